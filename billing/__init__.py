@@ -1,0 +1,1 @@
+"""Plan catalogue, subscriptions and payment providers (filled in by the billing issue)."""

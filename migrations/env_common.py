@@ -1,0 +1,20 @@
+"""Shared env.py body for the alembic CLI (autogenerate against DATABASE_URL)."""
+import os
+
+from alembic import context
+from sqlalchemy import create_engine, text
+
+
+def run(metadata, schema: str) -> None:
+    url = os.environ.get("DATABASE_URL") or context.config.get_main_option("sqlalchemy.url")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        path = schema if schema == "public" else f'"{schema}", public'
+        connection.execute(text("SELECT set_config('search_path', :p, true)"), {"p": path})
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=False,
+        )
+        context.run_migrations()

@@ -1,0 +1,60 @@
+"""DealDocs: the Flask application factory."""
+import os
+
+from flask import Flask, request, session
+from flask_login import current_user
+
+from .config import load_config
+
+
+def create_app(overrides: dict | None = None, instance_path: str | None = None) -> Flask:
+    instance_path = os.path.abspath(instance_path or os.environ.get("DEALDOCS_INSTANCE", "instance"))
+    app = Flask(__name__, instance_path=instance_path)
+    app.config.update(load_config(instance_path))
+    app.config.update(overrides or {})
+    app.config.setdefault("HOST_AGNOSTIC_ENDPOINTS", ("health.healthz", "static"))
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        raise RuntimeError("DATABASE_URL is not set (`dealdocs serve` starts an embedded PostgreSQL for you)")
+
+    from . import models  # noqa: F401  (every table registered before anything builds schemas)
+    from .extensions import babel, csrf, db, limiter, login_manager
+
+    db.init_app(app)
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+
+    from .tenancy import release_tenant, resolve_tenant
+
+    app.before_request(resolve_tenant)
+    app.teardown_request(release_tenant)
+
+    from .api.views import bp as api_bp
+    from .auth.views import bp as auth_bp
+    from .health import bp as health_bp
+    from .web.views import bp as web_bp, register_error_pages
+
+    for blueprint in (health_bp, web_bp, auth_bp, api_bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(api_bp)  # the API authenticates by bearer token only, never by cookie
+    register_error_pages(app)
+    from .web.views import template_globals
+
+    app.context_processor(template_globals)
+    return app
+
+
+def select_locale() -> str | None:
+    """The signed-in person's language, else the one picked on the page, else the browser's."""
+    from flask import current_app, has_request_context
+
+    if not has_request_context():
+        return None  # CLI and jobs: the default, unless they force one
+    languages = current_app.config["LANGUAGES"]
+    if current_user and current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    if session.get("lang") in languages:
+        return session["lang"]
+    return request.accept_languages.best_match(languages)

@@ -1,0 +1,307 @@
+"""Sign-up, sign-in, API tokens, invitations and people management.
+
+Everything that changes people or tenants goes through here; pages and the API only call it.
+"""
+import hashlib
+import secrets
+from datetime import timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from saas.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from saas.jobs import enqueue_after_commit, redis_connection
+from tenants.db import db
+from tenants.models import Tenant, TenantRef, slug_problem, utcnow
+from tenants.provisioning import create_tenant_schema
+
+from . import tasks
+from .models import ApiToken, Invitation, Membership, Role, User
+from .passwords import MIN_LENGTH, hash_password, verify_password
+
+HANDOFF_SECONDS = 60
+
+
+# --- validation ----------------------------------------------------------------------------
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise Invalid(_l("Enter a valid email address."), field="email")
+
+
+def check_password(password: str) -> None:
+    if len(password or "") < MIN_LENGTH:
+        raise Invalid(_l("Use at least %(n)d characters for the password.", n=MIN_LENGTH), field="password")
+
+
+def check_slug(slug: str) -> str:
+    slug = (slug or "").strip().lower()
+    problem = slug_problem(slug)
+    if problem == "reserved":
+        raise Invalid(_l("“%(slug)s” is reserved. Choose another address.", slug=slug), field="slug")
+    if problem:
+        raise Invalid(
+            _l("Use 1–40 Latin letters, digits or hyphens, not starting or ending with a hyphen."),
+            field="slug",
+        )
+    return slug
+
+
+def _required(value: str, field: str, label) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise Invalid(_l("%(label)s is required.", label=label), field=field)
+    if len(value) > 200:
+        raise Invalid(_l("%(label)s is too long (200 characters at most).", label=label), field=field)
+    return value
+
+
+# --- sign-up -------------------------------------------------------------------------------
+
+def sign_up(*, company_name: str, slug: str, email: str, password: str, owner_name: str = "",
+            locale: str | None = None) -> tuple[TenantRef, User]:
+    """Create a company with its own schema and its owner, in one transaction.
+
+    A person who already has an account (same email) adds a company to it by giving its password.
+    """
+    company_name = _required(company_name, "company_name", _l("Company name"))
+    slug = check_slug(slug)
+    email = normalize_email(email)
+    check_password(password)
+    if db.session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
+        raise Conflict(_slug_taken(slug), code="slug_taken", field="slug")
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None:
+        user = User(email=email, name=(owner_name or "").strip() or email.split("@")[0],
+                    password_hash=hash_password(password), locale=locale)
+    elif not verify_password(user.password_hash, password):
+        raise Conflict(
+            _l("An account with this email already exists. Enter its password to add this company to it."),
+            code="email_taken", field="email",
+        )
+    tenant = Tenant(name=company_name, slug=slug)
+    db.session.add(tenant)
+    try:
+        db.session.flush()
+        create_tenant_schema(db.session.connection(), tenant.id)
+        db.session.add(Membership(user=user, tenant_id=tenant.id, role=Role.OWNER))
+        enqueue_after_commit(tasks.refill_schema_pool, retries=0)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # two sign-ups raced for the slug: the loser's schema rolls back too
+        raise Conflict(_slug_taken(slug), code="slug_taken", field="slug")
+    return TenantRef.of(tenant), user
+
+
+def _slug_taken(slug: str):
+    return _l("The address “%(slug)s” is taken. Choose another.", slug=slug)
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+def active_membership(user_id: int, tenant_id: int) -> Membership | None:
+    return db.session.scalar(
+        select(Membership).where(
+            Membership.user_id == user_id, Membership.tenant_id == tenant_id, Membership.active.is_(True)
+        )
+    )
+
+
+def authenticate(tenant: TenantRef, email: str, password: str) -> User:
+    """The user behind these credentials if they may work in `tenant`; else Unauthorized."""
+    email = (email or "").strip().lower()
+    user = db.session.scalar(select(User).where(User.email == email))
+    password_ok = verify_password(user.password_hash if user else None, password or "")
+    if not (user and password_ok and active_membership(user.id, tenant.id)):
+        raise Unauthorized(_l("Wrong email or password for this company."), code="invalid_credentials")
+    return user
+
+
+def memberships_of(user: User) -> list[Membership]:
+    """The companies a person may switch to, by name."""
+    return list(db.session.scalars(
+        select(Membership).join(Tenant).where(
+            Membership.user_id == user.id, Membership.active.is_(True), Tenant.status == "active"
+        ).order_by(Tenant.name)
+    ))
+
+
+def _handoff_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="dealdocs.handoff")
+
+
+def handoff_token(user: User, tenant: TenantRef) -> str:
+    """A one-time, one-minute pass that signs `user` in on `tenant`'s host (cookies are per host)."""
+    return _handoff_serializer().dumps({"u": user.id, "t": tenant.id, "n": secrets.token_hex(16)})
+
+
+def consume_handoff(token: str, tenant: TenantRef) -> User:
+    try:
+        data = _handoff_serializer().loads(token, max_age=HANDOFF_SECONDS)
+    except (BadSignature, SignatureExpired):
+        raise Unauthorized(_l("This sign-in link has expired. Please sign in."))
+    if data.get("t") != tenant.id:
+        raise Unauthorized(_l("This sign-in link is for another company."))
+    if not redis_connection().set(f"dealdocs:handoff:{data['n']}", 1, nx=True, ex=HANDOFF_SECONDS * 2):
+        raise Unauthorized(_l("This sign-in link was already used. Please sign in."))
+    user = db.session.get(User, data["u"])
+    if user is None or not active_membership(user.id, tenant.id):
+        raise Unauthorized(_l("You are not a member of this company."))
+    return user
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_api_token(user: User, tenant: TenantRef) -> str:
+    token = "dd_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(token_hash=_digest(token), user_id=user.id, tenant_id=tenant.id))
+    db.session.commit()
+    return token
+
+
+def user_for_api_token(token: str, tenant: TenantRef) -> User:
+    """The token's user, if the token belongs to this tenant and the person is still active here."""
+    row = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _digest(token or ""), ApiToken.revoked_at.is_(None))
+    )
+    if row is None or row.tenant_id != tenant.id or not active_membership(row.user_id, tenant.id):
+        raise Unauthorized(_l("Invalid or revoked API token for this company."), code="invalid_token")
+    return db.session.get(User, row.user_id)
+
+
+# --- people --------------------------------------------------------------------------------
+
+def people(tenant: TenantRef) -> list[Membership]:
+    return list(db.session.scalars(
+        select(Membership).join(User).where(Membership.tenant_id == tenant.id)
+        .order_by(Membership.active.desc(), User.name)
+    ))
+
+
+def pending_invitations(tenant: TenantRef) -> list[Invitation]:
+    return list(db.session.scalars(
+        select(Invitation).where(
+            Invitation.tenant_id == tenant.id, Invitation.accepted_at.is_(None), Invitation.expires_at > utcnow()
+        ).order_by(Invitation.created_at.desc())
+    ))
+
+
+def _require_manager(actor: Membership) -> None:
+    if actor is None or not actor.active or actor.role not in Role.MANAGERS:
+        raise Forbidden(_l("Only the owner and administrators can manage people."))
+
+
+def _check_role(role: str) -> str:
+    if role not in Role.ALL:
+        raise Invalid(_l("Unknown role."), field="role")
+    return role
+
+
+def invite(tenant: TenantRef, actor: Membership, email: str, role: str = Role.MEMBER) -> Invitation:
+    """Invite `email` into the company; the link goes out by mail after commit."""
+    _require_manager(actor)
+    email = normalize_email(email)
+    role = _check_role(role)
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise Forbidden(_l("Only an owner can invite another owner."))
+    existing = db.session.scalar(
+        select(Membership).join(User).where(Membership.tenant_id == tenant.id, User.email == email)
+    )
+    if existing is not None:
+        message = (_l("%(email)s is already a member.", email=email) if existing.active
+                   else _l("%(email)s was deactivated; reactivate them in the list instead.", email=email))
+        raise Conflict(message, code="already_member", field="email")
+    # A new invitation replaces a pending one for the same address.
+    db.session.execute(delete(Invitation).where(
+        Invitation.tenant_id == tenant.id, Invitation.email == email, Invitation.accepted_at.is_(None)
+    ))
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        token_hash=_digest(token), tenant_id=tenant.id, email=email, role=role, invited_by=actor.user_id,
+        expires_at=utcnow() + timedelta(days=current_app.config["INVITATION_DAYS"]),
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    enqueue_after_commit(tasks.send_invitation, invitation.id, token)
+    db.session.commit()
+    return invitation
+
+
+def open_invitation(tenant: TenantRef, token: str) -> tuple[Invitation, User | None]:
+    """The pending invitation behind `token` for this tenant, and the account its email already has."""
+    invitation = db.session.scalar(select(Invitation).where(Invitation.token_hash == _digest(token or "")))
+    if invitation is None or invitation.tenant_id != tenant.id:
+        raise NotFound(_l("This invitation link is not valid."))
+    if invitation.accepted_at is not None:
+        raise Conflict(_l("This invitation was already accepted. Please sign in."))
+    if invitation.expires_at <= utcnow():
+        raise Invalid(_l("This invitation has expired. Ask for a new one."), code="expired")
+    return invitation, db.session.scalar(select(User).where(User.email == invitation.email))
+
+
+def accept_invitation(tenant: TenantRef, token: str, *, password: str, name: str = "",
+                      locale: str | None = None) -> User:
+    """Join the company: a new person sets name and password, an existing one proves theirs."""
+    invitation, user = open_invitation(tenant, token)
+    if user is None:
+        check_password(password)
+        user = User(email=invitation.email, name=_required(name, "name", _l("Name")),
+                    password_hash=hash_password(password), locale=locale)
+        db.session.add(user)
+    elif not verify_password(user.password_hash, password):
+        raise Unauthorized(_l("Wrong password for %(email)s.", email=user.email), field="password")
+    db.session.add(Membership(user=user, tenant_id=tenant.id, role=invitation.role))
+    invitation.accepted_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def _managed_membership(tenant: TenantRef, actor: Membership, membership_id: int) -> Membership:
+    _require_manager(actor)
+    target = db.session.get(Membership, membership_id)
+    if target is None or target.tenant_id != tenant.id:
+        raise NotFound(_l("No such person in this company."))
+    if target.id == actor.id:
+        raise Forbidden(_l("You cannot change your own role or access."))
+    if target.role == Role.OWNER and actor.role != Role.OWNER:
+        raise Forbidden(_l("Only an owner can change another owner."))
+    return target
+
+
+def set_role(tenant: TenantRef, actor: Membership, membership_id: int, role: str) -> Membership:
+    target = _managed_membership(tenant, actor, membership_id)
+    role = _check_role(role)
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise Forbidden(_l("Only an owner can make someone an owner."))
+    target.role = role
+    db.session.commit()
+    return target
+
+
+def set_active(tenant: TenantRef, actor: Membership, membership_id: int, active: bool) -> Membership:
+    """Deactivate (signed out at once, tokens stop working) or reactivate a person."""
+    target = _managed_membership(tenant, actor, membership_id)
+    target.active = active
+    if not active:
+        db.session.execute(update(ApiToken).where(
+            ApiToken.user_id == target.user_id, ApiToken.tenant_id == tenant.id, ApiToken.revoked_at.is_(None)
+        ).values(revoked_at=utcnow()))
+    db.session.commit()
+    return target
+
+
+def update_profile(user: User, *, name: str, locale: str | None) -> User:
+    user.name = _required(name, "name", _l("Name"))
+    user.locale = locale if locale in current_app.config["LANGUAGES"] else None
+    db.session.commit()
+    return user

@@ -1,0 +1,247 @@
+"""Pages for signing up, signing in, switching company, invitations, people and profile."""
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from saas.errors import Forbidden, ServiceError
+from saas.extensions import limiter
+from saas.tenancy import find_tenant, public_url, tenant_url
+
+from . import services
+from .forms import (AcceptInviteForm, ActionForm, FindCompanyForm, InviteForm, ProfileForm, RoleForm,
+                    SigninForm, SignupForm)
+from .session import current_membership, public_site_only, sign_in, sign_out, tenant_required
+
+bp = Blueprint("auth", __name__)
+
+
+def _signup_limit():
+    from flask import current_app
+    return current_app.config["SIGNUP_RATE_LIMIT"]
+
+
+def _signin_limit():
+    from flask import current_app
+    return current_app.config["SIGNIN_RATE_LIMIT"]
+
+
+def show_error(form, error: ServiceError) -> None:
+    """Put a service's refusal next to its field, or on top of the form."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [str(error.message)]
+    else:
+        flash(str(error.message), "error")
+
+
+def _handoff_redirect(user, tenant, path: str = "/"):
+    token = services.handoff_token(user, tenant)
+    return redirect(tenant_url(tenant.slug, url_for("auth.handoff", token=token, next=path)))
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+# --- public site ---------------------------------------------------------------------------
+
+@bp.route("/signup", methods=["GET", "POST"])
+@public_site_only
+@limiter.limit(_signup_limit, methods=["POST"])
+def signup():
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            tenant, user = services.sign_up(
+                company_name=form.company_name.data, slug=form.slug.data, owner_name=form.owner_name.data,
+                email=form.email.data, password=form.password.data, locale=session.get("lang"),
+            )
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            return _handoff_redirect(user, tenant)
+    return render_template("auth/signup.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/find", methods=["GET", "POST"])
+@public_site_only
+def find_company():
+    form = FindCompanyForm()
+    if form.validate_on_submit():
+        slug = form.slug.data.strip().lower()
+        if find_tenant(slug):
+            return redirect(tenant_url(slug, url_for("auth.signin")))
+        form.slug.errors = [_("No company uses this address.")]
+    return render_template("auth/find.html", form=form)
+
+
+# --- a company's host ----------------------------------------------------------------------
+
+@bp.route("/signin", methods=["GET", "POST"])
+@tenant_required
+@limiter.limit(_signin_limit, methods=["POST"])
+def signin():
+    form = SigninForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(g.tenant, form.email.data, form.password.data)
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            sign_in(user)
+            return redirect(_safe_next(form.next.data))
+    return render_template("auth/signin.html", form=form), 401 if request.method == "POST" else 200
+
+
+@bp.post("/signout")
+@tenant_required
+def signout():
+    if ActionForm().validate_on_submit():
+        sign_out()
+    return redirect(url_for("auth.signin"))
+
+
+@bp.get("/auth/handoff")
+@tenant_required
+def handoff():
+    try:
+        user = services.consume_handoff(request.args.get("token", ""), g.tenant)
+    except ServiceError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("auth.signin"))
+    sign_in(user)
+    return redirect(_safe_next(request.args.get("next")))
+
+
+@bp.get("/switch/<slug>")
+@tenant_required
+@login_required
+def switch(slug: str):
+    target = find_tenant(slug)
+    if target is None or not target.is_active or services.active_membership(current_user.id, target.id) is None:
+        flash(_("You are not a member of that company."), "error")
+        return redirect(url_for("web.index"))
+    return _handoff_redirect(current_user, target)
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+@tenant_required
+def accept_invite(token: str):
+    try:
+        invitation, existing_user = services.open_invitation(g.tenant, token)
+    except ServiceError as error:
+        return render_template("auth/invite_invalid.html", message=str(error.message)), error.status
+    form = AcceptInviteForm()
+    if form.validate_on_submit():
+        try:
+            user = services.accept_invitation(g.tenant, token, name=form.name.data, password=form.password.data,
+                                              locale=session.get("lang"))
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            sign_in(user)
+            flash(_("Welcome to %(company)s!", company=g.tenant.name), "success")
+            return redirect(url_for("web.index"))
+    return render_template("auth/accept_invite.html", form=form, invitation=invitation,
+                           existing_user=existing_user)
+
+
+@bp.get("/people")
+@tenant_required
+@login_required
+def people():
+    return render_template(
+        "auth/people.html",
+        members=services.people(g.tenant),
+        invitations=services.pending_invitations(g.tenant),
+        invite_form=InviteForm(),
+        me=current_membership(),
+        role_form_for=lambda m: RoleForm(role=m.role, prefix=f"m{m.id}"),
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/people/invite")
+@tenant_required
+@login_required
+def invite():
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            invitation = services.invite(g.tenant, current_membership(), form.email.data, form.role.data)
+        except ServiceError as error:
+            return _refused(error)
+        flash(_("Invitation sent to %(email)s.", email=invitation.email), "success")
+    else:
+        flash(_("Enter a valid email address."), "error")
+    return redirect(url_for("auth.people"))
+
+
+@bp.post("/people/<int:membership_id>/role")
+@tenant_required
+@login_required
+def change_role(membership_id: int):
+    form = RoleForm(prefix=f"m{membership_id}")
+    return _manage(lambda: services.set_role(g.tenant, current_membership(), membership_id, form.role.data),
+                   form, _("Role changed."))
+
+
+@bp.post("/people/<int:membership_id>/deactivate")
+@tenant_required
+@login_required
+def deactivate(membership_id: int):
+    return _manage(lambda: services.set_active(g.tenant, current_membership(), membership_id, False),
+                   ActionForm(), _("Access removed. Their data stays in the company."))
+
+
+@bp.post("/people/<int:membership_id>/reactivate")
+@tenant_required
+@login_required
+def reactivate(membership_id: int):
+    return _manage(lambda: services.set_active(g.tenant, current_membership(), membership_id, True),
+                   ActionForm(), _("Access restored."))
+
+
+def _manage(action, form, success_message: str):
+    if not form.validate_on_submit():
+        flash(_("The form expired. Please try again."), "error")
+        return redirect(url_for("auth.people"))
+    try:
+        action()
+    except ServiceError as error:
+        return _refused(error)
+    flash(success_message, "success")
+    return redirect(url_for("auth.people"))
+
+
+def _refused(error: ServiceError):
+    if isinstance(error, Forbidden):
+        abort(403, description=str(error.message))
+    flash(str(error.message), "error")
+    return redirect(url_for("auth.people"))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@tenant_required
+@login_required
+def profile():
+    form = ProfileForm(obj=current_user) if request.method == "GET" else ProfileForm()
+    if request.method == "GET":
+        form.locale.data = current_user.locale or ""
+    if form.validate_on_submit():
+        try:
+            services.update_profile(current_user, name=form.name.data, locale=form.locale.data or None)
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            flash(_("Profile saved."), "success")
+            return redirect(url_for("auth.profile"))
+    return render_template("auth/profile.html", form=form)
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str):
+    from flask import current_app
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+    return redirect(_safe_next(request.args.get("next")))

@@ -1,0 +1,241 @@
+"""The `dealdocs` command: serve, worker, db upgrade, tenants … (a Flask CLI group)."""
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from saas import create_app
+
+
+def _make_app():
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_make_app, add_default_commands=True)
+def cli():
+    """DealDocs: a CRM whose documents live on the deal card."""
+
+
+def main():
+    cli(prog_name="dealdocs")
+
+
+# --- db ------------------------------------------------------------------------------------
+
+@cli.group()
+def db():
+    """Database schema: the public tables and every tenant's schema."""
+
+
+@db.command("upgrade")
+@click.option("--jobs", type=int, default=None, help="Parallel workers for tenant schemas (default 2 × CPUs).")
+@with_appcontext
+def db_upgrade(jobs):
+    """Upgrade public, then every tenant schema in parallel (one transaction each; rerun to resume)."""
+    from saas.maintenance import upgrade_everything
+
+    failed = upgrade_everything(jobs or current_app.config["MIGRATION_JOBS"], echo=click.echo)
+    if failed:
+        sys.exit(1)
+
+
+# --- tenants -------------------------------------------------------------------------------
+
+@cli.group()
+def tenants():
+    """Operators' view of the companies."""
+
+
+@tenants.command("list")
+@with_appcontext
+def tenants_list():
+    """Every tenant with its status, plan and people."""
+    from saas.maintenance import tenant_rows
+
+    rows = tenant_rows()
+    if not rows:
+        click.echo("No tenants yet. Create one with `dealdocs tenants create` or at the sign-up page.")
+        return
+    click.echo(f"{'ID':>6}  {'SLUG':<24} {'STATUS':<10} {'PLAN':<9} {'PEOPLE':>6}  NAME")
+    for row in rows:
+        click.echo(f"{row.id:>6}  {row.slug:<24} {row.status:<10} {row.plan:<9} {row.people:>6}  {row.name}")
+
+
+@tenants.command("create")
+@click.option("--name", required=True, help="Company name.")
+@click.option("--slug", required=True, help="Address: <slug>.<SERVER_NAME>.")
+@click.option("--owner-email", required=True)
+@click.option("--owner-name", default="")
+@click.password_option("--owner-password", help="Asked for when not given.")
+@with_appcontext
+def tenants_create(name, slug, owner_email, owner_name, owner_password):
+    """Create a tenant and its owner, as the sign-up page does."""
+    from saas.auth.services import sign_up
+    from saas.errors import ServiceError
+    from saas.tenancy import tenant_url
+
+    try:
+        tenant, _user = sign_up(company_name=name, slug=slug, email=owner_email, password=owner_password,
+                                owner_name=owner_name)
+    except ServiceError as error:
+        raise click.ClickException(str(error.message))
+    click.echo(f"Created tenant {tenant.id} ({tenant.slug}): {tenant_url(tenant.slug)}")
+
+
+@tenants.command("suspend")
+@click.argument("slug")
+@with_appcontext
+def tenants_suspend(slug):
+    """Stop all access to a tenant (its data is kept)."""
+    from saas.maintenance import set_tenant_status
+
+    set_tenant_status(slug, "suspended")
+    click.echo(f"Suspended {slug}.")
+
+
+@tenants.command("activate")
+@click.argument("slug")
+@with_appcontext
+def tenants_activate(slug):
+    """Restore access to a suspended tenant."""
+    from saas.maintenance import set_tenant_status
+
+    set_tenant_status(slug, "active")
+    click.echo(f"Activated {slug}.")
+
+
+@tenants.command("drop")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def tenants_drop(slug, yes):
+    """Delete a tenant for good: its schema, its blobs and its memberships."""
+    from saas.maintenance import drop_tenant, find_tenant_or_fail
+
+    tenant = find_tenant_or_fail(slug)
+    if not yes:
+        click.confirm(f"Delete {tenant.name} ({slug}) with all its data and files? This cannot be undone",
+                      abort=True)
+    blobs = drop_tenant(tenant)
+    click.echo(f"Dropped {slug}: schema {tenant.schema} and {blobs} blob(s) deleted.")
+
+
+@tenants.command("pool")
+@click.option("--size", type=int, default=None)
+@with_appcontext
+def tenants_pool(size):
+    """Top up the pool of ready tenant schemas (sign-up renames one)."""
+    from tenants.db import db as sa
+    from tenants.provisioning import fill_pool
+
+    built = fill_pool(sa.engine, size if size is not None else current_app.config["TENANT_POOL_SIZE"])
+    click.echo(f"Built {built} schema(s).")
+
+
+# --- worker and serve ----------------------------------------------------------------------
+
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+@with_appcontext
+def worker(burst):
+    """Run one RQ worker for the DealDocs queue."""
+    from saas.jobs import make_worker
+
+    make_worker(current_app._get_current_object()).work(burst=burst, with_scheduler=True)
+
+
+@cli.command("serve", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, type=int, show_default=True)
+@click.option("--instance", default="instance", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for data, logs and the outbox.")
+def serve(host, port, instance):
+    """Start the whole product: web, one worker and embedded servers for what is not configured."""
+    from saas.runtime.embedded import start_postgres, start_redis, start_s3
+
+    instance = Path(instance).resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    started = []
+    worker_process = None
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        if not os.environ.get("DATABASE_URL"):
+            started.append(_announce(start_postgres(instance / "postgres")))
+            os.environ["DATABASE_URL"] = started[-1].url
+        if not os.environ.get("REDIS_URL"):
+            started.append(_announce(start_redis(instance / "redis")))
+            os.environ["REDIS_URL"] = started[-1].url
+        if not os.environ.get("STORAGE_URL"):
+            access, secret = _s3_credentials(instance)
+            started.append(_announce(start_s3(instance / "s3", access_key=access, secret_key=secret)))
+            os.environ.update(STORAGE_URL=started[-1].url, S3_ACCESS_KEY=access, S3_SECRET_KEY=secret)
+        os.environ.setdefault("SERVER_NAME", f"localhost:{port}")
+        os.environ["DEALDOCS_INSTANCE"] = str(instance)
+
+        app = create_app(instance_path=str(instance))
+        with app.app_context():
+            from saas.maintenance import upgrade_everything
+            upgrade_everything(app.config["MIGRATION_JOBS"], echo=click.echo)
+        worker_process = subprocess.Popen([sys.executable, "-m", "saas.cli", "worker"], env=os.environ.copy())
+        _serve_http(app, host, port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("Stopping…")
+        if worker_process is not None:
+            _stop_process(worker_process)
+        for service in reversed(started):
+            service.stop()
+        click.echo("Stopped.")
+
+
+def _serve_http(app, host, port):
+    from waitress import create_server
+
+    server = create_server(app, host=host, port=port, threads=8, ident="DealDocs")
+    click.echo(click.style(f"\n  DealDocs is running: open http://{app.config['SERVER_NAME']}/\n", bold=True)
+               + "  Press Ctrl-C to stop.\n")
+    try:
+        server.run()
+    finally:
+        server.close()
+
+
+def _announce(service):
+    click.echo(f"  embedded {service.name}: {service.url}")
+    return service
+
+
+def _s3_credentials(instance: Path) -> tuple[str, str]:
+    """The embedded S3 server's keys, made once and kept with its data."""
+    path = instance / "s3_credentials"
+    if not path.exists():
+        path.write_text(f"{secrets.token_hex(10)}\n{secrets.token_urlsafe(30)}\n")
+        path.chmod(0o600)
+    access, secret = path.read_text().split()
+    return access, secret
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Configuration from the environment (twelve-factor); every value has a working default."""
+import os
+import secrets
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def load_config(instance_path: str) -> dict:
+    instance = Path(instance_path)
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or _instance_secret(instance),
+        "SERVER_NAME": os.environ.get("SERVER_NAME", "localhost:5000"),
+        "PREFERRED_URL_SCHEME": os.environ.get("URL_SCHEME", "http"),
+        "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(os.environ.get("DATABASE_URL", "")),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": _int("DB_POOL_SIZE", 10)},
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "STORAGE_URL": os.environ.get("STORAGE_URL", ""),
+        "S3_ACCESS_KEY": os.environ.get("S3_ACCESS_KEY") or os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "S3_SECRET_KEY": os.environ.get("S3_SECRET_KEY") or os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "SMTP_URL": os.environ.get("SMTP_URL", ""),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "DealDocs <no-reply@dealdocs.local>"),
+        "OUTBOX_DIR": str(instance / "outbox"),
+        "QUEUE_NAME": os.environ.get("QUEUE_NAME", "dealdocs"),
+        "TENANT_POOL_SIZE": _int("TENANT_POOL_SIZE", 10),
+        "MIGRATION_JOBS": _int("MIGRATION_JOBS", 2 * (os.cpu_count() or 1)),
+        "SIGNIN_RATE_LIMIT": os.environ.get("SIGNIN_RATE_LIMIT", "10 per minute"),
+        "SIGNUP_RATE_LIMIT": os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute"),
+        "INVITATION_DAYS": _int("INVITATION_DAYS", 7),
+        "LANGUAGES": ["en", "ru"],
+        "BABEL_DEFAULT_LOCALE": "en",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+    }
+
+
+def _sqlalchemy_url(url: str) -> str:
+    """Accept the usual postgres:// and postgresql:// forms and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _instance_secret(instance: Path) -> str:
+    """A secret key kept in the instance folder, so sessions survive restarts."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,102 @@
+"""Background jobs on RQ: enqueued after commit with ids only, run inside app + tenant scope.
+
+`enqueue_after_commit` is the only way services start jobs: the job is sent when the
+surrounding transaction commits (and dropped if it rolls back), with the current tenant's
+id in the job's meta. `TenantWorker` wraps every job: app context, the tenant scope from
+meta, and fresh database connections in the forked work horse.
+"""
+from flask import current_app
+from redis import Redis
+from rq import Queue, Retry, SimpleWorker, Worker
+from sqlalchemy import event, select
+
+from tenants.db import db
+from tenants.models import Tenant, TenantRef
+from tenants.scope import current_tenant, tenant_scope
+
+DEFAULT_TIMEOUT = 300
+_PENDING = "dealdocs_pending_jobs"
+
+
+def redis_connection() -> Redis:
+    app = current_app._get_current_object()
+    if "dealdocs_redis" not in app.extensions:
+        app.extensions["dealdocs_redis"] = Redis.from_url(app.config["REDIS_URL"])
+    return app.extensions["dealdocs_redis"]
+
+
+def queue() -> Queue:
+    return Queue(current_app.config["QUEUE_NAME"], connection=redis_connection())
+
+
+def enqueue_after_commit(func, *args, timeout: int = DEFAULT_TIMEOUT, retries: int = 3, **kwargs) -> None:
+    """Send `func(*args, **kwargs)` to the worker once the current transaction commits."""
+    tenant = current_tenant()
+    call = dict(
+        f=func,
+        args=args,
+        kwargs=kwargs,
+        job_timeout=timeout,
+        retry=Retry(max=retries, interval=[5, 30, 120][:retries]) if retries else None,
+        meta={"tenant_id": tenant.id if tenant else None},
+    )
+    db.session.info.setdefault(_PENDING, []).append(call)
+
+
+@event.listens_for(db.session, "after_commit")
+def _send_pending_jobs(session):
+    calls = session.info.pop(_PENDING, [])
+    if calls:
+        q = queue()
+        for call in calls:
+            q.enqueue(**call)
+
+
+@event.listens_for(db.session, "after_rollback")
+def _drop_pending_jobs(session):
+    session.info.pop(_PENDING, None)
+
+
+def _load_tenant(tenant_id: int | None) -> TenantRef | None:
+    if tenant_id is None:
+        return None
+    with db.engine.connect() as connection:
+        tenant = connection.execute(select(Tenant.__table__).where(Tenant.id == tenant_id)).first()
+    if tenant is None:
+        raise LookupError(f"tenant {tenant_id} no longer exists")
+    return TenantRef(tenant.id, tenant.uuid, tenant.name, tenant.slug, tenant.plan, tenant.status)
+
+
+class _TenantJobMixin:
+    """Runs each job inside the app context and the tenant scope recorded in its meta."""
+
+    flask_app = None
+
+    def perform_job(self, job, queue, execution):
+        with self.flask_app.app_context():
+            tenant = _load_tenant(job.meta.get("tenant_id"))
+            with tenant_scope(tenant):
+                return super().perform_job(job, queue, execution)
+
+    def main_work_horse(self, job, queue):
+        # The forked horse must not share the parent's pooled connections.
+        with self.flask_app.app_context():
+            db.engine.dispose(close=False)
+        return super().main_work_horse(job, queue)
+
+
+class TenantWorker(_TenantJobMixin, Worker):
+    """The production worker: forks a work horse per job (hard timeouts)."""
+
+
+class TenantSimpleWorker(_TenantJobMixin, SimpleWorker):
+    """Runs jobs in-process: for tests and `--burst` maintenance runs."""
+
+
+def make_worker(app, worker_class=TenantWorker):
+    with app.app_context():
+        connection = redis_connection()
+        q = queue()
+    worker = worker_class([q], connection=connection)
+    worker.flask_app = app
+    return worker

@@ -1,0 +1,76 @@
+"""Operator work across tenants: migrations, status changes, dropping a tenant."""
+import time
+
+import click
+from sqlalchemy import func, select, text, update
+from tqdm import tqdm
+
+from migrations import PUBLIC, TENANT
+from saas.auth.models import Membership
+from tenants.db import db
+from tenants.migrate import pending_schemas, upgrade_schema, upgrade_tenant_schemas
+from tenants.models import Tenant, TenantRef
+from tenants.provisioning import drop_tenant_schema, fill_pool, tenant_schemas
+
+
+def upgrade_everything(jobs: int, echo=print) -> dict[str, str]:
+    """Public tree first, then every tenant schema not at head; returns the failures by schema."""
+    started = time.perf_counter()
+    with db.engine.begin() as connection:
+        applied = upgrade_schema(connection, PUBLIC, "public")
+    if applied:
+        echo(f"public: applied {', '.join(applied)}")
+    url = db.engine.url.render_as_string(hide_password=False)
+    with db.engine.connect() as connection:
+        schemas = tenant_schemas(connection)
+        pending = pending_schemas(connection, TENANT, schemas)
+    failed: dict[str, str] = {}
+    if pending:
+        with tqdm(total=len(pending), desc="tenant schemas", unit="schema") as bar:
+            summary = upgrade_tenant_schemas(url, TENANT, pending, jobs=jobs,
+                                             on_progress=lambda schema, error: bar.update())
+        failed = summary.failed
+        for schema, error in sorted(failed.items()):
+            echo(click.style(f"FAILED {schema}: {error}", fg="red"))
+        echo(f"{len(summary.upgraded)} upgraded, {len(failed)} failed, "
+             f"{len(schemas) - len(pending)} already at head ({time.perf_counter() - started:.1f} s)")
+        if failed:
+            echo("Fix the cause and run `dealdocs db upgrade` again: it resumes with the ones left.")
+    else:
+        echo(f"All {len(schemas)} tenant schema(s) at head ({time.perf_counter() - started:.2f} s).")
+    fill_pool(db.engine, 0)  # drop pooled schemas built before this migration
+    return failed
+
+
+def tenant_rows():
+    people = (select(func.count()).where(Membership.tenant_id == Tenant.id, Membership.active.is_(True))
+              .correlate(Tenant).scalar_subquery())
+    return db.session.execute(
+        select(Tenant.id, Tenant.slug, Tenant.name, Tenant.status, Tenant.plan, people.label("people"))
+        .order_by(Tenant.id)
+    ).all()
+
+
+def find_tenant_or_fail(slug: str) -> TenantRef:
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise click.ClickException(f"No tenant with slug {slug!r}.")
+    return TenantRef.of(tenant)
+
+
+def set_tenant_status(slug: str, status: str) -> None:
+    find_tenant_or_fail(slug)
+    db.session.execute(update(Tenant).where(Tenant.slug == slug).values(status=status))
+    db.session.commit()
+
+
+def drop_tenant(tenant: TenantRef) -> int:
+    """Suspend (no new data), delete the blobs, then the schema and the registry row together."""
+    from saas.blobs import blob_store
+
+    set_tenant_status(tenant.slug, "suspended")
+    deleted = blob_store().delete_prefix(tenant.blob_prefix)
+    with db.engine.begin() as connection:
+        drop_tenant_schema(connection, tenant.id)
+        connection.execute(text("DELETE FROM public.tenants WHERE id = :id"), {"id": tenant.id})
+    return deleted

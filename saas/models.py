@@ -1,0 +1,4 @@
+"""Imports every model module so both metadatas are complete (provisioning builds from them)."""
+from tenants.models import PooledSchema, Tenant  # noqa: F401
+from saas.auth.models import ApiToken, Invitation, Membership, User  # noqa: F401
+from saas.settings.models import CompanySetting  # noqa: F401

@@ -1,0 +1,68 @@
+"""The home page of each host, the shared template context and the error pages."""
+from flask import Blueprint, g, jsonify, render_template, request
+from flask_babel import get_locale, gettext as _
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from saas.auth.forms import ActionForm, SignupForm
+from saas.auth.services import memberships_of
+from saas.auth.session import current_membership, is_manager
+from saas.tenancy import public_url, tenant_url
+
+bp = Blueprint("web", __name__)
+
+
+@bp.get("/")
+def index():
+    if g.tenant is None:
+        return render_template("web/landing.html", form=SignupForm())
+    if not current_user.is_authenticated:
+        from flask import redirect, url_for
+        return redirect(url_for("auth.signin"))
+    return render_template("web/dashboard.html")
+
+
+def template_globals() -> dict:
+    def companies():
+        if g.get("tenant") is None or not current_user.is_authenticated:
+            return []
+        return memberships_of(current_user)
+
+    return {
+        "tenant": g.get("tenant"),
+        "membership": current_membership,
+        "is_manager": is_manager,
+        "companies": companies,
+        "signout_form": ActionForm,
+        "public_url": public_url,
+        "tenant_url": tenant_url,
+        "get_locale": get_locale,
+    }
+
+
+def register_error_pages(app) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if request.path.startswith("/api/"):
+            from saas.api.views import json_error
+            return json_error(error.code, _error_code(error), error.description or error.name)
+        return render_template("web/error.html", error=error, message=_error_message(error)), error.code
+
+
+def _error_code(error: HTTPException) -> str:
+    return (error.name or "error").lower().replace(" ", "_")
+
+
+def _error_message(error: HTTPException) -> str:
+    if error.code == 404:
+        return _("There is nothing at this address. Check the link, or the company's address.")
+    if error.code == 403 and error.description == "suspended":
+        return _("This company's account is suspended. Its owner can contact support to restore it.")
+    if error.code == 403:
+        return error.description if error.description and "permission" not in error.description else _(
+            "You do not have access to this page.")
+    if error.code == 429:
+        return _("Too many attempts. Wait a minute and try again.")
+    if error.code == 400:
+        return _("The form could not be read (it may have expired). Go back, reload the page and try again.")
+    return _("Something went wrong on our side. Please try again.")

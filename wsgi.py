@@ -1,0 +1,4 @@
+"""WSGI entry point for production servers, e.g. `waitress-serve wsgi:app`."""
+from saas import create_app
+
+app = create_app()
