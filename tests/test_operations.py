@@ -1,0 +1,128 @@
+"""Operators' commands: db upgrade across tenants, tenants list/create/suspend/drop, /healthz."""
+import io
+
+import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+from sqlalchemy import text
+
+from saas.blobs import blob_store
+from saas.cli import cli
+from tenants.db import db
+
+from .conftest import PASSWORD, client_for, unique_slug
+
+
+@pytest.fixture
+def run_cli(app):
+    def run(*args, input=None):
+        return CliRunner().invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app), input=input)
+    return run
+
+
+def _sql(app, statement: str, **params):
+    with app.app_context(), db.engine.begin() as connection:
+        result = connection.execute(text(statement), params)
+        return result.all() if result.returns_rows else None
+
+
+def _reset_to_base(app, schema: str) -> None:
+    """Put a tenant schema back before its first migration (as if it predated it)."""
+    _sql(app, f"DROP TABLE {schema}.settings; DELETE FROM {schema}.alembic_version")
+
+
+def test_db_upgrade_reports_failures_without_stopping_others_and_resumes(app, make_tenant, run_cli):
+    healthy, broken = make_tenant(name="Healthy"), make_tenant(name="Broken")
+    _reset_to_base(app, f"t_{healthy.id}")
+    _reset_to_base(app, f"t_{broken.id}")
+    # An object in the way makes the broken tenant's migration fail.
+    _sql(app, f"CREATE TABLE t_{broken.id}.settings (squatter int)")
+
+    result = run_cli("db", "upgrade", "--jobs", "2")
+    assert result.exit_code == 1, result.output
+    assert f"FAILED t_{broken.id}" in result.output and "already exists" in result.output
+    assert "1 upgraded, 1 failed" in result.output
+    assert _sql(app, f"SELECT version_num FROM t_{healthy.id}.alembic_version") == [("t0001",)]
+    assert _sql(app, f"SELECT version_num FROM t_{broken.id}.alembic_version") == []
+    # The failed tenant's transaction rolled back whole: the squatter is untouched.
+    assert _sql(app, f"SELECT column_name FROM information_schema.columns WHERE table_schema = 't_{broken.id}'"
+                     " AND table_name = 'settings'") == [("squatter",)]
+
+    _sql(app, f"DROP TABLE t_{broken.id}.settings")
+    result = run_cli("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "1 upgraded, 0 failed" in result.output  # resumed: only the one left behind
+    assert _sql(app, f"SELECT version_num FROM t_{broken.id}.alembic_version") == [("t0001",)]
+
+    result = run_cli("db", "upgrade")
+    assert result.exit_code == 0 and "at head" in result.output
+
+
+def test_tenants_create_list_suspend_activate(app, run_cli):
+    slug = unique_slug("cli")
+    result = run_cli("tenants", "create", "--name", "Romashka LLC", "--slug", slug,
+                     "--owner-email", f"boss@{slug}.example.com", "--owner-password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    assert f"http://{slug}.{app.config['SERVER_NAME']}/" in result.output
+    listing = run_cli("tenants", "list").output
+    assert slug in listing and "Romashka LLC" in listing and "active" in listing
+
+    host = f"{slug}.{app.config['SERVER_NAME']}"
+    assert run_cli("tenants", "suspend", slug).exit_code == 0
+    assert client_for(app, host).get("/signin").status_code == 403
+    assert run_cli("tenants", "activate", slug).exit_code == 0
+    assert client_for(app, host).get("/signin").status_code == 200
+
+    taken = run_cli("tenants", "create", "--name", "X", "--slug", slug, "--owner-email", "x@example.com",
+                    "--owner-password", PASSWORD)
+    assert taken.exit_code != 0 and "taken" in taken.output
+    assert run_cli("tenants", "suspend", "no-such-company").exit_code != 0
+
+
+def test_tenants_drop_asks_first_and_removes_schema_rows_and_only_its_blobs(app, make_tenant, run_cli):
+    doomed, neighbour = make_tenant(name="Doomed"), make_tenant(name="Neighbour")
+    with app.app_context():
+        uuids = dict(_sql(app, "SELECT id, uuid FROM public.tenants WHERE id IN (:a, :b)", a=doomed.id,
+                          b=neighbour.id))
+        store = blob_store()
+        for tenant_id in (doomed.id, neighbour.id):
+            for n in range(3):
+                store.put(f"t/{uuids[tenant_id]}/blob-{n}", io.BytesIO(b"contract text"))
+
+    refused = run_cli("tenants", "drop", doomed.slug, input="n\n")
+    assert refused.exit_code != 0 and "Aborted" in refused.output
+    assert _sql(app, "SELECT count(*) FROM public.tenants WHERE id = :i", i=doomed.id) == [(1,)]
+
+    result = run_cli("tenants", "drop", doomed.slug, input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "3 blob(s)" in result.output
+    assert _sql(app, "SELECT count(*) FROM public.tenants WHERE id = :i", i=doomed.id) == [(0,)]
+    assert _sql(app, "SELECT count(*) FROM public.memberships WHERE tenant_id = :i", i=doomed.id) == [(0,)]
+    assert _sql(app, "SELECT count(*) FROM pg_namespace WHERE nspname = :s", s=f"t_{doomed.id}") == [(0,)]
+    with app.app_context():
+        client = blob_store().client
+        bucket = blob_store().bucket
+        left = client.list_objects_v2(Bucket=bucket, Prefix=f"t/{uuids[doomed.id]}/").get("KeyCount")
+        kept = client.list_objects_v2(Bucket=bucket, Prefix=f"t/{uuids[neighbour.id]}/").get("KeyCount")
+    assert (left, kept) == (0, 3)
+    assert client_for(app, doomed).get("/signin").status_code == 404
+    # The owner keeps their account (people may belong to several companies).
+    assert _sql(app, "SELECT count(*) FROM public.users WHERE email = :e", e=doomed.owner_email) == [(1,)]
+
+
+def test_healthz_ok(app):
+    response = client_for(app, "anything.example").get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("broken, override", [
+    ("database", {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2"}),
+    ("redis", {"REDIS_URL": "redis://127.0.0.1:1/0"}),
+    ("s3", {"STORAGE_URL": "s3://dealdocs-test?endpoint=http://127.0.0.1:1&region=us-east-1"}),
+])
+def test_healthz_names_the_service_that_does_not_answer(make_app, broken, override):
+    app = make_app(**override)
+    response = client_for(app, app.config["SERVER_NAME"]).get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["failing"] == [broken]
