@@ -29,6 +29,9 @@ def load_config(instance_path: str) -> dict:
         "SIGNIN_RATE_LIMIT": os.environ.get("SIGNIN_RATE_LIMIT", "10 per minute"),
         "SIGNUP_RATE_LIMIT": os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute"),
         "INVITATION_DAYS": _int("INVITATION_DAYS", 7),
+        # Redis down: limit in memory per process rather than fail every sign-in.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "LANGUAGES": ["en", "ru"],
         "BABEL_DEFAULT_LOCALE": "en",
         "SESSION_COOKIE_HTTPONLY": True,

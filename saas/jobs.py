@@ -7,6 +7,7 @@ meta, and fresh database connections in the forked work horse.
 """
 from flask import current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker, Worker
 from sqlalchemy import event, select
 
@@ -46,10 +47,12 @@ def enqueue_after_commit(func, *args, timeout: int = DEFAULT_TIMEOUT, retries: i
 @event.listens_for(db.session, "after_commit")
 def _send_pending_jobs(session):
     calls = session.info.pop(_PENDING, [])
-    if calls:
-        q = queue()
-        for call in calls:
-            q.enqueue(**call)
+    for call in calls:
+        try:
+            queue().enqueue(**call)
+        except RedisError:
+            # The data is committed; failing the request now would tell the person it was not.
+            current_app.logger.exception("could not enqueue %s", call["f"].__name__)
 
 
 @event.listens_for(db.session, "after_rollback")

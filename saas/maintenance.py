@@ -2,6 +2,7 @@
 import time
 
 import click
+from flask import current_app
 from sqlalchemy import func, select, text, update
 from tqdm import tqdm
 
@@ -14,7 +15,10 @@ from tenants.provisioning import drop_tenant_schema, fill_pool, tenant_schemas
 
 
 def upgrade_everything(jobs: int, echo=print) -> dict[str, str]:
-    """Public tree first, then every tenant schema not at head; returns the failures by schema."""
+    """Public tree first, then every tenant schema not at head, then a fresh schema pool.
+
+    Returns the failures by schema.
+    """
     started = time.perf_counter()
     with db.engine.begin() as connection:
         applied = upgrade_schema(connection, PUBLIC, "public")
@@ -38,7 +42,8 @@ def upgrade_everything(jobs: int, echo=print) -> dict[str, str]:
             echo("Fix the cause and run `dealdocs db upgrade` again: it resumes with the ones left.")
     else:
         echo(f"All {len(schemas)} tenant schema(s) at head ({time.perf_counter() - started:.2f} s).")
-    fill_pool(db.engine, 0)  # drop pooled schemas built before this migration
+    # Pooled schemas built before this migration are dropped and rebuilt at the new head.
+    fill_pool(db.engine, current_app.config["TENANT_POOL_SIZE"])
     return failed
 
 

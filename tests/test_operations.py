@@ -126,3 +126,13 @@ def test_healthz_names_the_service_that_does_not_answer(make_app, broken, overri
     response = client_for(app, app.config["SERVER_NAME"]).get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["failing"] == [broken]
+
+
+def test_sign_up_succeeds_and_says_so_when_redis_is_down(make_app):
+    """The company is committed before jobs are sent: a queue outage must not report a failure."""
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    slug = unique_slug("noredis")
+    response = client_for(app, app.config["SERVER_NAME"]).post("/api/v1/signup", json={
+        "company_name": "No Redis", "slug": slug, "email": f"boss@{slug}.example.com", "password": PASSWORD})
+    assert response.status_code == 201, response.get_json()
+    assert _sql(app, "SELECT count(*) FROM public.tenants WHERE slug = :s", s=slug) == [(1,)]
