@@ -2,13 +2,14 @@
 
 `enqueue_after_commit` is the only way services start jobs: the job is sent when the
 surrounding transaction commits (and dropped if it rolls back), with the current tenant's
-id in the job's meta. `TenantWorker` wraps every job: app context, the tenant scope from
-meta, and fresh database connections in the forked work horse.
+id in the job's meta. `TenantWorker` wraps every job in the app context (and gives a forked work
+horse fresh database connections); `TenantJob` runs it in the tenant scope from its meta.
 """
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker, Worker
+from rq.job import Job
 from sqlalchemy import event, select
 
 from tenants.db import db
@@ -27,7 +28,7 @@ def redis_connection() -> Redis:
 
 
 def queue() -> Queue:
-    return Queue(current_app.config["QUEUE_NAME"], connection=redis_connection())
+    return Queue(current_app.config["QUEUE_NAME"], connection=redis_connection(), job_class=TenantJob)
 
 
 def enqueue_after_commit(func, *args, timeout: int = DEFAULT_TIMEOUT, retries: int = 3, **kwargs) -> None:
@@ -70,16 +71,26 @@ def _load_tenant(tenant_id: int | None) -> TenantRef | None:
     return TenantRef(tenant.id, tenant.uuid, tenant.name, tenant.slug, tenant.plan, tenant.status)
 
 
-class _TenantJobMixin:
-    """Runs each job inside the app context and the tenant scope recorded in its meta."""
+class TenantJob(Job):
+    """Runs its function inside the tenant scope recorded in its meta.
+
+    Done here rather than in the worker so that a failure to enter the scope (the tenant was
+    dropped meanwhile) fails this job visibly instead of the worker.
+    """
+
+    def perform(self):
+        with tenant_scope(_load_tenant(self.meta.get("tenant_id"))):
+            return super().perform()
+
+
+class _AppContextMixin:
+    """Runs each job inside the Flask app context."""
 
     flask_app = None
 
     def perform_job(self, job, queue, execution):
         with self.flask_app.app_context():
-            tenant = _load_tenant(job.meta.get("tenant_id"))
-            with tenant_scope(tenant):
-                return super().perform_job(job, queue, execution)
+            return super().perform_job(job, queue, execution)
 
     def main_work_horse(self, job, queue):
         # The forked horse must not share the parent's pooled connections.
@@ -88,11 +99,11 @@ class _TenantJobMixin:
         return super().main_work_horse(job, queue)
 
 
-class TenantWorker(_TenantJobMixin, Worker):
+class TenantWorker(_AppContextMixin, Worker):
     """The production worker: forks a work horse per job (hard timeouts)."""
 
 
-class TenantSimpleWorker(_TenantJobMixin, SimpleWorker):
+class TenantSimpleWorker(_AppContextMixin, SimpleWorker):
     """Runs jobs in-process: for tests and `--burst` maintenance runs."""
 
 
@@ -100,6 +111,6 @@ def make_worker(app, worker_class=TenantWorker):
     with app.app_context():
         connection = redis_connection()
         q = queue()
-    worker = worker_class([q], connection=connection)
+    worker = worker_class([q], connection=connection, job_class=TenantJob)
     worker.flask_app = app
     return worker
