@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import psutil
 import psycopg
 import pytest
 import redis
+import sqlalchemy
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -97,6 +97,10 @@ with psycopg.connect(url, autocommit=True) as c:
         assert c.execute("SELECT unaccent('Crème brûlée'), similarity('deal', 'deals') > 0").fetchone() == (
             "Creme brulee", True)
     assert pg_rows(pg.url) == ["a", "b"]
+    engine = sqlalchemy.create_engine(pg.url)  # the URL is what the app gets
+    with engine.connect() as c:
+        assert c.execute(sqlalchemy.text("SELECT count(*) FROM t")).scalar() == 2
+    engine.dispose()
     pg.stop()
     pg.stop()  # idempotent
     assert not procs_for(d)
@@ -116,6 +120,7 @@ with psycopg.connect(url, autocommit=True) as c:
     assert pg_rows(pg2.url) == ["a", "b"]
     pg.stop()  # the crashed service's stop must not touch the new server
     assert pg_rows(pg2.url) == ["a", "b"]
+    instance.chmod(0o700)  # as another pytest session does to /tmp/pytest-of-<user> at startup
     pg2.stop()
     assert not procs_for(d)
 
@@ -226,4 +231,13 @@ start_s3(Path({str(d)!r}), access_key="AK", secret_key="SK")
         s3_client(s3.url, "AK", "SK").head_bucket(Bucket="dealdocs")
     finally:
         s3.stop()
+    assert not procs_for(d)
+
+
+def test_s3_startup_failure_reports_log(tmp_path):
+    d = tmp_path / "s3"
+    d.mkdir()
+    (d / "filerldb2").touch()  # the filer's leveldb dir is a file: weed mini dies at startup
+    with pytest.raises(RuntimeError, match=r"(?s)exited.*failed to initialize store"):
+        start_s3(d, access_key="AK", secret_key="SK")
     assert not procs_for(d)

@@ -65,7 +65,9 @@ def load_po(locale: str) -> Catalog:
 
 
 def key(message) -> tuple:
-    return message.id, message.context
+    # A plural message's id is (singular, plural); read back from a .mo it is a list.
+    message_id = tuple(message.id) if isinstance(message.id, (list, tuple)) else message.id
+    return message_id, message.context
 
 
 def where(message) -> str:
@@ -170,7 +172,8 @@ def test_compiled_mo_matches_po(locale):
         committed_bytes = fileobj.read()
 
     def messages(mo: Catalog) -> dict:
-        return {key(m): m.string for m in mo if m.id}
+        return {key(m): tuple(m.string) if isinstance(m.string, (list, tuple)) else m.string
+                for m in mo if m.id}
 
     expected = messages(read_mo(io.BytesIO(fresh.getvalue())))
     committed = messages(read_mo(io.BytesIO(committed_bytes)))

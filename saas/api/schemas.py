@@ -27,14 +27,17 @@ class InvitationIn(_In):
     role = fields.String(load_default=Role.MEMBER, validate=validate.OneOf(Role.ALL))
 
 
-class TenantOut(Schema):
+class NewTenantOut(Schema):
     id = fields.Integer()
     slug = fields.String()
+
+
+class TenantOut(NewTenantOut):
     name = fields.String()
 
 
 class SignupOut(Schema):
-    tenant = fields.Nested(TenantOut(only=("id", "slug")))
+    tenant = fields.Nested(NewTenantOut)
     token = fields.String()
 
 

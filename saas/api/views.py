@@ -63,15 +63,21 @@ def tenant_host(view):
 
 
 def token_required(view):
-    """Bearer token only: the API never accepts the web session cookie (no CSRF exposure)."""
+    """Bearer token only: the API never accepts the web session cookie (no CSRF exposure).
+
+    A token is bound to one company: on the public site, as on another company's host, it is 401.
+    """
     @wraps(view)
-    @tenant_host
     def wrapper(*args, **kwargs):
+        if g.tenant is None:
+            return json_error(401, "unauthorized", _("Use your company's address, e.g. https://acme.<site>/api/v1/…"))
         scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return json_error(401, "unauthorized", _("Send an API token: Authorization: Bearer <token>."))
         g.api_user = services.user_for_api_token(token.strip(), g.tenant)
-        g.membership = services.active_membership(g.api_user.id, g.tenant.id)
+        # Its own name on `g`: the web's user loader sets g.membership from a session cookie
+        # whenever anything (e.g. the locale selector) touches current_user.
+        g.api_membership = services.active_membership(g.api_user.id, g.tenant.id)
         return view(*args, **kwargs)
     return wrapper
 
@@ -99,9 +105,9 @@ def signup(data):
           application/json:
             schema: SignupIn
       responses:
-        201: {content: {application/json: {schema: SignupOut}}}
-        409: {content: {application/json: {schema: ErrorOut}}}
-        422: {content: {application/json: {schema: ErrorOut}}}
+        201: {description: "The company, and an API token for its owner", content: {application/json: {schema: SignupOut}}}
+        409: {description: "The address is taken, or the email has an account with another password", content: {application/json: {schema: ErrorOut}}}
+        422: {description: "Missing or invalid fields", content: {application/json: {schema: ErrorOut}}}
     """
     if g.tenant is not None:
         return json_error(404, "not_found", _("Sign up on the main address, not a company's."))
@@ -124,8 +130,8 @@ def create_token(data):
           application/json:
             schema: TokenIn
       responses:
-        201: {content: {application/json: {schema: TokenOut}}}
-        401: {content: {application/json: {schema: ErrorOut}}}
+        201: {description: "A new API token", content: {application/json: {schema: TokenOut}}}
+        401: {description: "Wrong email or password for this company", content: {application/json: {schema: ErrorOut}}}
     """
     user = services.authenticate(g.tenant, data["email"], data["password"])
     return TokenOut().dump({"token": services.issue_api_token(user, g.tenant)}), 201
@@ -139,10 +145,10 @@ def me():
     get:
       security: [{bearer: []}]
       responses:
-        200: {content: {application/json: {schema: MeOut}}}
-        401: {content: {application/json: {schema: ErrorOut}}}
+        200: {description: "The token's person, company and role", content: {application/json: {schema: MeOut}}}
+        401: {description: "Missing, invalid or revoked token", content: {application/json: {schema: ErrorOut}}}
     """
-    return MeOut().dump({"user": g.api_user, "tenant": g.tenant, "role": g.membership.role})
+    return MeOut().dump({"user": g.api_user, "tenant": g.tenant, "role": g.api_membership.role})
 
 
 @bp.get("/people")
@@ -153,7 +159,8 @@ def people():
     get:
       security: [{bearer: []}]
       responses:
-        200: {content: {application/json: {schema: {type: array, items: MemberOut}}}}
+        200: {description: "Everyone in the company", content: {application/json: {schema: {type: array, items: MemberOut}}}}
+        401: {description: "Missing, invalid or revoked token", content: {application/json: {schema: ErrorOut}}}
     """
     return jsonify(MemberOut(many=True).dump(services.people(g.tenant)))
 
@@ -171,11 +178,11 @@ def invite(data):
           application/json:
             schema: InvitationIn
       responses:
-        201: {content: {application/json: {schema: InvitationOut}}}
-        403: {content: {application/json: {schema: ErrorOut}}}
-        409: {content: {application/json: {schema: ErrorOut}}}
+        201: {description: "The invitation (the link goes out by email)", content: {application/json: {schema: InvitationOut}}}
+        403: {description: "Only the owner and administrators invite", content: {application/json: {schema: ErrorOut}}}
+        409: {description: "Already a member", content: {application/json: {schema: ErrorOut}}}
     """
-    invitation = services.invite(g.tenant, g.membership, data["email"], data["role"])
+    invitation = services.invite(g.tenant, g.api_membership, data["email"], data["role"])
     return InvitationOut().dump(invitation), 201
 
 

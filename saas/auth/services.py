@@ -156,6 +156,67 @@ def consume_handoff(token: str, tenant: TenantRef) -> User:
     return user
 
 
+# --- web sessions (server-side registry) ---------------------------------------------------
+#
+# The session cookie is signed but stateless, so on its own it could not be taken back: a copy
+# made before sign-out, or before a deactivation, would keep working (even again after a
+# reactivation). Each sign-in therefore registers a random session id in Redis; the cookie
+# counts only while its id is live for that person in that company.
+
+def _session_key(sid: str) -> str:
+    return f"dealdocs:session:{sid}"
+
+
+def _person_sessions_key(user_id: int, tenant_id: int) -> str:
+    return f"dealdocs:sessions:{int(tenant_id)}:{int(user_id)}"
+
+
+def _session_ttl() -> int:
+    return int(current_app.permanent_session_lifetime.total_seconds())
+
+
+def start_session(user_id: int, tenant_id: int) -> str:
+    """Register a new web session of `user_id` in `tenant_id`; returns its id for the cookie."""
+    sid = secrets.token_urlsafe(24)
+    ttl = _session_ttl()
+    pipe = redis_connection().pipeline()
+    pipe.set(_session_key(sid), f"{int(user_id)}:{int(tenant_id)}", ex=ttl)
+    pipe.sadd(_person_sessions_key(user_id, tenant_id), sid)
+    pipe.expire(_person_sessions_key(user_id, tenant_id), ttl)
+    pipe.execute()
+    return sid
+
+
+def session_is_live(sid: str | None, user_id: int, tenant_id: int) -> bool:
+    """True while the session `sid` belongs to this person in this company and was not ended."""
+    if not sid:
+        return False
+    pipe = redis_connection().pipeline(transaction=False)
+    pipe.get(_session_key(sid))
+    pipe.expire(_session_key(sid), _session_ttl())  # sliding: in use means kept
+    owner, _kept = pipe.execute()
+    return owner is not None and owner.decode() == f"{int(user_id)}:{int(tenant_id)}"
+
+
+def end_session(sid: str | None) -> None:
+    if not sid:
+        return
+    connection = redis_connection()
+    owner = connection.get(_session_key(sid))
+    connection.delete(_session_key(sid))
+    if owner:
+        user_id, tenant_id = owner.decode().split(":")
+        connection.srem(_person_sessions_key(int(user_id), int(tenant_id)), sid)
+
+
+def end_all_sessions(user_id: int, tenant_id: int) -> None:
+    """Sign a person out of a company everywhere (every browser, every copy of the cookie)."""
+    connection = redis_connection()
+    key = _person_sessions_key(user_id, tenant_id)
+    sids = [sid.decode() for sid in connection.smembers(key)]
+    connection.delete(key, *(_session_key(sid) for sid in sids))
+
+
 # --- API tokens ----------------------------------------------------------------------------
 
 def _digest(token: str) -> str:
@@ -297,6 +358,8 @@ def set_active(tenant: TenantRef, actor: Membership, membership_id: int, active:
             ApiToken.user_id == target.user_id, ApiToken.tenant_id == tenant.id, ApiToken.revoked_at.is_(None)
         ).values(revoked_at=utcnow()))
     db.session.commit()
+    if not active:
+        end_all_sessions(target.user_id, tenant.id)  # a later reactivation does not revive old cookies
     return target
 
 

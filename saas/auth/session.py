@@ -8,15 +8,18 @@ from saas.extensions import login_manager
 from tenants.db import db
 
 from .models import Membership, Role, User
-from .services import active_membership
+from .services import active_membership, end_session, session_is_live, start_session
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    # A session cookie counts only on the host of the tenant it was issued for, and only while
+    # A session cookie counts only on the host of the tenant it was issued for, only while its
+    # server-side record is live (not signed out, not ended by a deactivation), and only while
     # the person is still an active member there.
     tenant = g.get("tenant")
     if tenant is None or session.get("tenant_id") != tenant.id:
+        return None
+    if not session_is_live(session.get("sid"), int(user_id), tenant.id):
         return None
     membership = active_membership(int(user_id), tenant.id)
     if membership is None:
@@ -26,12 +29,15 @@ def load_user(user_id: str) -> User | None:
 
 
 def sign_in(user: User) -> None:
+    end_session(session.get("sid"))  # whoever was signed in on this browser before
     session.clear()  # a fresh session on sign-in (no fixation)
     login_user(user)
     session["tenant_id"] = g.tenant.id
+    session["sid"] = start_session(user.id, g.tenant.id)
 
 
 def sign_out() -> None:
+    end_session(session.get("sid"))  # copies of this cookie stop working too
     logout_user()
     session.clear()
 

@@ -1,9 +1,11 @@
 """Pages for signing up, signing in, switching company, invitations, people and profile."""
+from urllib.parse import urlsplit
+
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from saas.errors import Forbidden, ServiceError
+from saas.errors import Forbidden, NotFound, ServiceError
 from saas.extensions import limiter
 from saas.tenancy import find_tenant, public_url, tenant_url
 
@@ -40,7 +42,19 @@ def _handoff_redirect(user, tenant, path: str = "/"):
 
 
 def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    r"""A path on this host, or "/": never a way off it.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    "/\evil.example" and "/<TAB>/evil.example" both mean "//evil.example" to them.
+    """
+    if not target or not target.startswith("/") or "\\" in target:
+        return "/"
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if target.startswith("//") or parts.scheme or parts.netloc:
+        return "/"
+    return target
 
 
 # --- public site ---------------------------------------------------------------------------
@@ -217,6 +231,8 @@ def _manage(action, form, success_message: str):
 def _refused(error: ServiceError):
     if isinstance(error, Forbidden):
         abort(403, description=str(error.message))
+    if isinstance(error, NotFound):  # e.g. another company's membership id: nothing here by that id
+        abort(404)
     flash(str(error.message), "error")
     return redirect(url_for("auth.people"))
 

