@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from saas import create_app
 from saas.config import _sqlalchemy_url
 from saas.runtime.embedded import free_port, start_postgres, start_redis, start_s3
+from tenants.db import db
 
 RUN_ID = uuid.uuid4().hex[:8]
 PASSWORD = "correct horse battery"
@@ -217,6 +218,22 @@ def api_token(app, company: Company, email: str | None = None, password: str | N
         "email": email or company.owner_email, "password": password or company.password})
     assert response.status_code == 201, response.get_json()
     return response.get_json()["token"]
+
+
+@pytest.fixture
+def limited_app(make_app):
+    """An app with tight rate limits (3 sign-ins, 2 sign-ups a minute)."""
+    limited = make_app(SIGNIN_RATE_LIMIT="3 per minute", SIGNUP_RATE_LIMIT="2 per minute")
+    yield limited
+    with limited.app_context():
+        db.engine.dispose()
+
+
+def from_fresh_address(app, host) -> "HostClient":
+    """A client with its own remote address, so rate-limit counters never mix between tests."""
+    client = client_for(app, host)
+    client.environ_base["REMOTE_ADDR"] = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
+    return client
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from .conftest import PASSWORD, SERVER_NAME, api_token, client_for, sign_in, unique_slug
+from .conftest import PASSWORD, SERVER_NAME, api_token, client_for, from_fresh_address, sign_in, unique_slug
 from .test_auth import sql, tenant_row, tenant_schemas, user_count
 
 
@@ -207,24 +207,9 @@ def test_people_list_shows_the_company_only(app, make_tenant):
 
 # --- rate limits ---------------------------------------------------------------------------
 
-@pytest.fixture
-def limited_app(app, make_app):
-    from tenants.db import db
-
-    limited = make_app(SIGNIN_RATE_LIMIT="3 per minute", SIGNUP_RATE_LIMIT="2 per minute")
-    yield limited
-    with limited.app_context():
-        db.engine.dispose()
-
-
-def fresh_address(client):
-    client.environ_base["REMOTE_ADDR"] = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
-    return client
-
-
 def test_api_token_requests_are_rate_limited(limited_app, make_tenant):
     company = make_tenant()
-    client = fresh_address(client_for(limited_app, company))
+    client = from_fresh_address(limited_app, company.host)
     for _ in range(3):
         assert_json_error(client.post("/api/v1/tokens", json={"email": company.owner_email, "password": "wrong wrong"}),
                           401)
@@ -234,7 +219,7 @@ def test_api_token_requests_are_rate_limited(limited_app, make_tenant):
 
 
 def test_api_signup_is_rate_limited(limited_app):
-    client = fresh_address(public(limited_app))
+    client = from_fresh_address(limited_app, SERVER_NAME)
     for _ in range(2):
         assert_json_error(client.post("/api/v1/signup", json=signup_body(slug="www")), 422)
     body = signup_body()

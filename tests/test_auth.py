@@ -13,7 +13,7 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import text
 
-from .conftest import PASSWORD, SERVER_NAME, client_for, csrf_token, sign_in, unique_slug
+from .conftest import PASSWORD, SERVER_NAME, client_for, csrf_token, from_fresh_address, sign_in, unique_slug
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -444,23 +444,6 @@ def test_a_csrf_token_from_another_session_is_refused(app, make_tenant):
 
 
 # --- rate limits ---------------------------------------------------------------------------
-
-@pytest.fixture
-def limited_app(app, make_app):
-    """An app with tight limits; each test comes from its own address so counters never mix."""
-    from tenants.db import db
-
-    limited = make_app(SIGNIN_RATE_LIMIT="3 per minute", SIGNUP_RATE_LIMIT="2 per minute")
-    yield limited
-    with limited.app_context():
-        db.engine.dispose()
-
-
-def from_fresh_address(app, host):
-    client = client_for(app, host)
-    client.environ_base["REMOTE_ADDR"] = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
-    return client
-
 
 def test_the_fourth_sign_in_a_minute_is_refused(limited_app, make_tenant):
     company = make_tenant()

@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 
 from saas.auth import services
 from saas.errors import ServiceError
-from saas.extensions import limiter
+from saas.extensions import limiter, signin_limit, signup_limit
 
 from .schemas import (InvitationIn, InvitationOut, MemberOut, MeOut, SignupIn, SignupOut, TokenIn,
                       TokenOut)
@@ -82,18 +82,8 @@ def token_required(view):
     return wrapper
 
 
-def _signup_limit():
-    from flask import current_app
-    return current_app.config["SIGNUP_RATE_LIMIT"]
-
-
-def _signin_limit():
-    from flask import current_app
-    return current_app.config["SIGNIN_RATE_LIMIT"]
-
-
 @bp.post("/signup")
-@limiter.limit(_signup_limit)
+@limiter.limit(signup_limit)
 @json_body(SignupIn)
 def signup(data):
     """Create a company and its owner.
@@ -118,7 +108,7 @@ def signup(data):
 
 @bp.post("/tokens")
 @tenant_host
-@limiter.limit(_signin_limit)
+@limiter.limit(signin_limit)
 @json_body(TokenIn)
 def create_token(data):
     """Exchange email and password for an API token of this company.

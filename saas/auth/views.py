@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from saas.errors import Forbidden, NotFound, ServiceError
-from saas.extensions import limiter
+from saas.extensions import limiter, signin_limit, signup_limit
 from saas.tenancy import find_tenant, public_url, tenant_url
 
 from . import services
@@ -15,16 +15,6 @@ from .forms import (AcceptInviteForm, ActionForm, FindCompanyForm, InviteForm, P
 from .session import current_membership, public_site_only, sign_in, sign_out, tenant_required
 
 bp = Blueprint("auth", __name__)
-
-
-def _signup_limit():
-    from flask import current_app
-    return current_app.config["SIGNUP_RATE_LIMIT"]
-
-
-def _signin_limit():
-    from flask import current_app
-    return current_app.config["SIGNIN_RATE_LIMIT"]
 
 
 def show_error(form, error: ServiceError) -> None:
@@ -61,7 +51,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/signup", methods=["GET", "POST"])
 @public_site_only
-@limiter.limit(_signup_limit, methods=["POST"])
+@limiter.limit(signup_limit, methods=["POST"])
 def signup():
     form = SignupForm()
     if form.validate_on_submit():
@@ -93,7 +83,7 @@ def find_company():
 
 @bp.route("/signin", methods=["GET", "POST"])
 @tenant_required
-@limiter.limit(_signin_limit, methods=["POST"])
+@limiter.limit(signin_limit, methods=["POST"])
 def signin():
     form = SigninForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
