@@ -34,7 +34,7 @@ signup_http_p50/p95_ms  POST /api/v1/signup with JSON to a real waitress server 
                         commit, rate limiting in Redis, the job enqueue, JSON out. The pool is
                         refilled synchronously between requests, outside the timing (no worker
                         runs; the queued refill jobs are discarded at the end).
-password_hash_p50_ms    hash_password() alone (Argon2id, argon2-cffi defaults), for reference.
+password_hash_p50_ms    hash_password() alone (Argon2id, m=46 MiB t=1 p=1), for reference.
 replay_ms               p50 of: CREATE SCHEMA + tenants.migrate.upgrade_schema(connection,
                         migrations.TENANT, schema) + COMMIT in one transaction (engine.begin),
                         samples taken half before and half after the other measurements.

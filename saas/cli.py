@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from saas import create_app
 
@@ -34,16 +34,41 @@ def db():
     """Database schema: the public tables and every tenant's schema."""
 
 
-@db.command("upgrade")
+@db.command("upgrade", with_appcontext=False)
 @click.option("--jobs", type=int, default=None, help="Parallel workers for tenant schemas (default 2 × CPUs).")
-@with_appcontext
-def db_upgrade(jobs):
+@click.pass_context
+def db_upgrade(ctx, jobs):
     """Upgrade public, then every tenant schema in parallel (one transaction each; rerun to resume)."""
+    if _nothing_to_upgrade():
+        click.echo("Nothing to upgrade: public and every tenant schema are at head.")
+        return
     from saas.maintenance import upgrade_everything
 
-    failed = upgrade_everything(jobs or current_app.config["MIGRATION_JOBS"], echo=click.echo)
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    with app.app_context():
+        failed = upgrade_everything(jobs or app.config["MIGRATION_JOBS"], echo=click.echo)
     if failed:
         sys.exit(1)
+
+
+def _nothing_to_upgrade() -> bool:
+    """Answer the common no-op case from a bare connection, without loading the whole app."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from saas.config import database_url, tenant_pool_size
+    from tenants.provisioning import everything_at_head
+
+    if not database_url():
+        return False
+    engine = create_engine(database_url(), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return everything_at_head(connection, tenant_pool_size())
+    except Exception:  # e.g. a new database without the registry yet: the full path says why
+        return False
+    finally:
+        engine.dispose()
 
 
 # --- tenants -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ def load_config(instance_path: str) -> dict:
         "SECRET_KEY": os.environ.get("SECRET_KEY") or _instance_secret(instance),
         "SERVER_NAME": os.environ.get("SERVER_NAME", "localhost:5000"),
         "PREFERRED_URL_SCHEME": os.environ.get("URL_SCHEME", "http"),
-        "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(os.environ.get("DATABASE_URL", "")),
+        "SQLALCHEMY_DATABASE_URI": database_url(),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": _int("DB_POOL_SIZE", 10)},
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "STORAGE_URL": os.environ.get("STORAGE_URL", ""),
@@ -24,7 +24,7 @@ def load_config(instance_path: str) -> dict:
         "MAIL_FROM": os.environ.get("MAIL_FROM", "DealDocs <no-reply@dealdocs.local>"),
         "OUTBOX_DIR": str(instance / "outbox"),
         "QUEUE_NAME": os.environ.get("QUEUE_NAME", "dealdocs"),
-        "TENANT_POOL_SIZE": _int("TENANT_POOL_SIZE", 10),
+        "TENANT_POOL_SIZE": tenant_pool_size(),
         "MIGRATION_JOBS": _int("MIGRATION_JOBS", 2 * (os.cpu_count() or 1)),
         "SIGNIN_RATE_LIMIT": os.environ.get("SIGNIN_RATE_LIMIT", "10 per minute"),
         "SIGNUP_RATE_LIMIT": os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute"),
@@ -38,6 +38,14 @@ def load_config(instance_path: str) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
     }
+
+
+def database_url() -> str:
+    return _sqlalchemy_url(os.environ.get("DATABASE_URL", ""))
+
+
+def tenant_pool_size() -> int:
+    return _int("TENANT_POOL_SIZE", 10)
 
 
 def _sqlalchemy_url(url: str) -> str:

@@ -9,9 +9,9 @@ from tqdm import tqdm
 from migrations import PUBLIC, TENANT
 from saas.auth.models import Membership
 from tenants.db import db
-from tenants.migrate import pending_schemas, upgrade_schema, upgrade_tenant_schemas
+from tenants.migrate import pending_tenants, upgrade_schema, upgrade_tenant_schemas
 from tenants.models import Tenant, TenantRef
-from tenants.provisioning import drop_tenant_schema, fill_pool, tenant_schemas
+from tenants.provisioning import drop_tenant_schema, fill_pool
 
 
 def upgrade_everything(jobs: int, echo=print) -> dict[str, str]:
@@ -26,8 +26,8 @@ def upgrade_everything(jobs: int, echo=print) -> dict[str, str]:
         echo(f"public: applied {', '.join(applied)}")
     url = db.engine.url.render_as_string(hide_password=False)
     with db.engine.connect() as connection:
-        schemas = tenant_schemas(connection)
-        pending = pending_schemas(connection, TENANT, schemas)
+        total = connection.execute(select(func.count()).select_from(Tenant)).scalar()
+        pending = pending_tenants(connection, TENANT)
     failed: dict[str, str] = {}
     if pending:
         with tqdm(total=len(pending), desc="tenant schemas", unit="schema") as bar:
@@ -37,11 +37,11 @@ def upgrade_everything(jobs: int, echo=print) -> dict[str, str]:
         for schema, error in sorted(failed.items()):
             echo(click.style(f"FAILED {schema}: {error}", fg="red"))
         echo(f"{len(summary.upgraded)} upgraded, {len(failed)} failed, "
-             f"{len(schemas) - len(pending)} already at head ({time.perf_counter() - started:.1f} s)")
+             f"{total - len(pending)} already at head ({time.perf_counter() - started:.1f} s)")
         if failed:
             echo("Fix the cause and run `dealdocs db upgrade` again: it resumes with the ones left.")
     else:
-        echo(f"All {len(schemas)} tenant schema(s) at head ({time.perf_counter() - started:.2f} s).")
+        echo(f"All {total} tenant schema(s) at head ({time.perf_counter() - started:.2f} s).")
     # Pooled schemas built before this migration are dropped and rebuilt at the new head.
     fill_pool(db.engine, current_app.config["TENANT_POOL_SIZE"])
     return failed

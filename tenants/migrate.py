@@ -14,8 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, text
 
-VERSION_TABLE = "alembic_version"
-
+from .models import schema_name
 
 @lru_cache(maxsize=8)
 def script_directory(location: str) -> ScriptDirectory:
@@ -36,16 +35,38 @@ def scope_search_path(connection: Connection, schema: str) -> None:
     connection.execute(text("SELECT set_config('search_path', :path, true)"), {"path": path})
 
 
+class SchemaMigrationContext(MigrationContext):
+    """A MigrationContext that finds the version table by name.
+
+    Alembic's own check queries the catalog for every table called alembic_version in the
+    database: one per tenant, so each schema cost O(tenants) and an upgrade O(tenants²)
+    (2 ms a schema at 1,000 tenants). to_regclass resolves the qualified name directly.
+    """
+
+    def _has_version_table(self) -> bool:
+        name = f"{quote_ident(self.version_table_schema)}.{quote_ident(self.version_table)}"
+        return self.connection.execute(text("SELECT to_regclass(:name)"), {"name": name}).scalar() is not None
+
+
+def migration_context(connection: Connection, schema: str, **opts) -> SchemaMigrationContext:
+    return SchemaMigrationContext(connection.dialect, connection, {"version_table_schema": schema, **opts})
+
+
+def current_revision(connection: Connection, schema: str) -> str | None:
+    heads = migration_context(connection, schema).get_current_heads()
+    return heads[0] if heads else None
+
+
 def upgrade_schema(connection: Connection, location: str, schema: str) -> list[str]:
     """Upgrade `schema` to head inside the caller's transaction; returns the revisions applied."""
     script = script_directory(location)
     scope_search_path(connection, schema)
     applied: list[str] = []
-    context = MigrationContext.configure(
+    context = migration_context(
         connection,
-        opts={
+        schema,
+        **{
             "script": script,
-            "version_table_schema": schema,
             "fn": lambda heads, ctx: script._upgrade_revs("head", heads),
             "on_version_apply": [lambda ctx, step, heads, run_args: applied.append(step.up_revision_id)],
         },
@@ -56,22 +77,28 @@ def upgrade_schema(connection: Connection, location: str, schema: str) -> list[s
 
 
 def stamp_head(connection: Connection, location: str, schema: str) -> None:
-    context = MigrationContext.configure(connection, opts={"version_table_schema": schema})
-    context.stamp(script_directory(location), "head")
+    migration_context(connection, schema).stamp(script_directory(location), "head")
 
 
-def schema_revisions(connection: Connection, schemas: list[str]) -> dict[str, str | None]:
-    """Each schema's recorded revision, read in a few round trips whatever the count."""
-    revisions: dict[str, str | None] = dict.fromkeys(schemas)
-    for start in range(0, len(schemas), 500):
-        chunk = schemas[start : start + 500]
-        query = " UNION ALL ".join(
-            f"SELECT {i} AS i, version_num FROM {quote_ident(s)}.{VERSION_TABLE}"
-            for i, s in enumerate(chunk)
-        )
-        for i, version in connection.execute(text(query)):
-            revisions[chunk[i]] = version
-    return revisions
+def pending_tenants(connection: Connection, location: str) -> list[int]:
+    """Ids of the tenants whose schema is not at the head of `location`, from the registry."""
+    return connection.execute(
+        text("SELECT id FROM public.tenants WHERE schema_revision IS DISTINCT FROM :head ORDER BY id"),
+        {"head": head_revision(location)},
+    ).scalars().all()
+
+
+def record_revision(connection: Connection, tenant_id: int, revision: str) -> None:
+    """Note in the registry the revision a tenant's schema is at (inside the transaction that made it so)."""
+    connection.execute(text("UPDATE public.tenants SET schema_revision = :revision WHERE id = :id"),
+                       {"revision": revision, "id": tenant_id})
+
+
+def upgrade_tenant(connection: Connection, location: str, tenant_id: int) -> list[str]:
+    schema = schema_name(tenant_id)
+    applied = upgrade_schema(connection, location, schema)
+    record_revision(connection, tenant_id, current_revision(connection, schema))
+    return applied
 
 
 @dataclass
@@ -95,30 +122,24 @@ def _init_worker(url: str, location: str) -> None:
     script_directory(location)
 
 
-def _upgrade_one(schema: str) -> tuple[str, str | None]:
+def _upgrade_one(tenant_id: int) -> tuple[str, str | None]:
     try:
         with _worker_engine.begin() as connection:
-            upgrade_schema(connection, _worker_location, schema)
-        return schema, None
+            upgrade_tenant(connection, _worker_location, tenant_id)
+        return schema_name(tenant_id), None
     except Exception as exc:  # one tenant's failure must not stop the others
-        return schema, f"{type(exc).__name__}: {exc}".strip()
-
-
-def pending_schemas(connection: Connection, location: str, schemas: list[str]) -> list[str]:
-    """The schemas whose recorded revision is not the head of `location`."""
-    head = head_revision(location)
-    return [s for s, revision in schema_revisions(connection, schemas).items() if revision != head]
+        return schema_name(tenant_id), f"{type(exc).__name__}: {exc}".strip()
 
 
 def upgrade_tenant_schemas(
     url: str,
     location: str,
-    pending: list[str],
+    pending: list[int],
     *,
     jobs: int,
     on_progress: Callable[[str, str | None], None] = lambda schema, error: None,
 ) -> UpgradeSummary:
-    """Upgrade `pending` schemas in parallel processes, one transaction each.
+    """Upgrade the schemas of the `pending` tenant ids in parallel processes, one transaction each.
 
     A failure is recorded and the others go on; rerunning resumes with what is left.
     """

@@ -37,6 +37,9 @@ class Tenant(PublicModel):
     plan: Mapped[str] = mapped_column(String(30), default="free")
     status: Mapped[str] = mapped_column(String(20), default=TenantStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The tenant tree revision of its schema, written in the same transaction as the schema's
+    # own alembic_version (provisioning, upgrades): "what is pending" is one query, not one per schema.
+    schema_revision: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def schema(self) -> str:

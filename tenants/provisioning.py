@@ -9,9 +9,9 @@ import uuid
 
 from sqlalchemy import Connection, Engine, func, select, text
 
-from migrations import TENANT
+from migrations import PUBLIC, TENANT
 from .db import TenantModel
-from .migrate import head_revision, quote_ident, stamp_head
+from .migrate import current_revision, head_revision, quote_ident, record_revision, stamp_head
 from .models import PooledSchema, schema_name
 
 POOL_PREFIX = "pool_"
@@ -47,8 +47,9 @@ def create_tenant_schema(connection: Connection, tenant_id: int, location: str =
 
     Returns how: "pool" (a ready schema renamed) or "built" (the pool was empty).
     """
-    target = schema_name(tenant_id)
-    pooled = claim_pooled_schema(connection, head_revision(location))
+    target, head = schema_name(tenant_id), head_revision(location)
+    record_revision(connection, tenant_id, head)
+    pooled = claim_pooled_schema(connection, head)
     if pooled:
         connection.execute(text(f"ALTER SCHEMA {quote_ident(pooled)} RENAME TO {quote_ident(target)}"))
         return "pool"
@@ -103,7 +104,20 @@ def drop_tenant_schema(connection: Connection, tenant_id: int) -> None:
     connection.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name(tenant_id))} CASCADE"))
 
 
-def tenant_schemas(connection: Connection) -> list[str]:
-    """Every tenant's schema name, from the registry."""
-    ids = connection.execute(text("SELECT id FROM public.tenants ORDER BY id")).scalars()
-    return [schema_name(i) for i in ids]
+def everything_at_head(connection: Connection, pool_size: int, public: str = PUBLIC,
+                       tenant: str = TENANT) -> bool:
+    """Public and every tenant schema at head, and the pool full: `db upgrade` has nothing to do.
+
+    A few cheap queries, so the no-op upgrade can answer before the whole app is loaded.
+    """
+    if current_revision(connection, "public") != head_revision(public):
+        return False
+    head = head_revision(tenant)
+    return connection.execute(
+        text(
+            "SELECT NOT EXISTS (SELECT 1 FROM public.tenants WHERE schema_revision IS DISTINCT FROM :head)"
+            " AND NOT EXISTS (SELECT 1 FROM public.schema_pool WHERE revision <> :head)"
+            " AND (SELECT count(*) FROM public.schema_pool) >= :size"
+        ),
+        {"head": head, "size": pool_size},
+    ).scalar()

@@ -467,3 +467,23 @@ def test_the_third_sign_up_a_minute_is_refused(limited_app):
     assert refused.status_code == 429
     assert "Too many attempts" in page_text(refused)
     assert tenant_row(limited_app, data["slug"]) is None
+
+
+def test_a_hash_with_old_parameters_is_upgraded_at_sign_in(app, make_tenant):
+    from argon2 import PasswordHasher
+
+    from saas.auth.passwords import needs_rehash
+    from tenants.db import db
+
+    company = make_tenant()
+    old_hash = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(company.password)
+    with app.app_context():
+        db.session.execute(text("UPDATE public.users SET password_hash = :h WHERE id = :i"),
+                           {"h": old_hash, "i": company.owner_id})
+        db.session.commit()
+    sign_in(app, company)  # the old hash still verifies…
+    with app.app_context():
+        stored = db.session.execute(text("SELECT password_hash FROM public.users WHERE id = :i"),
+                                    {"i": company.owner_id}).scalar()
+    assert stored != old_hash and not needs_rehash(stored)  # …and is replaced
+    sign_in(app, company)

@@ -14,7 +14,11 @@ from .conftest import PASSWORD, client_for, unique_slug
 
 
 @pytest.fixture
-def run_cli(app):
+def run_cli(app, monkeypatch):
+    # `db upgrade` answers a no-op from DATABASE_URL before building the app: same database.
+    monkeypatch.setenv("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
+    monkeypatch.setenv("TENANT_POOL_SIZE", str(app.config["TENANT_POOL_SIZE"]))
+
     def run(*args, input=None):
         return CliRunner().invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app), input=input)
     return run
@@ -26,15 +30,16 @@ def _sql(app, statement: str, **params):
         return result.all() if result.returns_rows else None
 
 
-def _reset_to_base(app, schema: str) -> None:
+def _reset_to_base(app, tenant_id: int) -> None:
     """Put a tenant schema back before its first migration (as if it predated it)."""
-    _sql(app, f"DROP TABLE {schema}.settings; DELETE FROM {schema}.alembic_version")
+    _sql(app, f"DROP TABLE t_{tenant_id}.settings; DELETE FROM t_{tenant_id}.alembic_version;"
+              f" UPDATE public.tenants SET schema_revision = NULL WHERE id = {tenant_id}")
 
 
 def test_db_upgrade_reports_failures_without_stopping_others_and_resumes(app, make_tenant, run_cli):
     healthy, broken = make_tenant(name="Healthy"), make_tenant(name="Broken")
-    _reset_to_base(app, f"t_{healthy.id}")
-    _reset_to_base(app, f"t_{broken.id}")
+    _reset_to_base(app, healthy.id)
+    _reset_to_base(app, broken.id)
     # An object in the way makes the broken tenant's migration fail.
     _sql(app, f"CREATE TABLE t_{broken.id}.settings (squatter int)")
 
@@ -44,6 +49,9 @@ def test_db_upgrade_reports_failures_without_stopping_others_and_resumes(app, ma
     assert "1 upgraded, 1 failed" in result.output
     assert _sql(app, f"SELECT version_num FROM t_{healthy.id}.alembic_version") == [("t0001",)]
     assert _sql(app, f"SELECT version_num FROM t_{broken.id}.alembic_version") == []
+    # The registry says the same as each schema's own version table.
+    assert _sql(app, "SELECT id, schema_revision FROM public.tenants WHERE id IN (:a, :b) ORDER BY id",
+                a=healthy.id, b=broken.id) == sorted([(healthy.id, "t0001"), (broken.id, None)])
     # The failed tenant's transaction rolled back whole: the squatter is untouched.
     assert _sql(app, f"SELECT column_name FROM information_schema.columns WHERE table_schema = 't_{broken.id}'"
                      " AND table_name = 'settings'") == [("squatter",)]
@@ -55,7 +63,9 @@ def test_db_upgrade_reports_failures_without_stopping_others_and_resumes(app, ma
     assert _sql(app, f"SELECT version_num FROM t_{broken.id}.alembic_version") == [("t0001",)]
 
     result = run_cli("db", "upgrade")
-    assert result.exit_code == 0 and "at head" in result.output
+    assert result.exit_code == 0 and "Nothing to upgrade" in result.output
+    assert _sql(app, "SELECT count(*) FROM public.tenants WHERE schema_revision IS DISTINCT FROM 't0001'"
+                ) == [(0,)]
 
 
 def test_tenants_create_list_suspend_activate(app, run_cli):

@@ -21,7 +21,7 @@ from tenants.provisioning import create_tenant_schema
 
 from . import tasks
 from .models import ApiToken, Invitation, Membership, Role, User
-from .passwords import MIN_LENGTH, hash_password, verify_password
+from .passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 
 HANDOFF_SECONDS = 60
 
@@ -120,6 +120,9 @@ def authenticate(tenant: TenantRef, email: str, password: str) -> User:
     password_ok = verify_password(user.password_hash if user else None, password or "")
     if not (user and password_ok and active_membership(user.id, tenant.id)):
         raise Unauthorized(_l("Wrong email or password for this company."), code="invalid_credentials")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        db.session.commit()
     return user
 
 
