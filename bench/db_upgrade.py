@@ -191,6 +191,8 @@ def main() -> None:
             startup = [wall([sys.executable, "-c", "pass"], env, tmp)[0] for _ in range(3)]
             imports = [wall([sys.executable, "-c", "import saas.cli"], env, tmp)[0] for _ in range(3)]
 
+            log("`dealdocs db upgrade` once to settle (seeding left the schema pool empty)…")
+            wall([str(DEALDOCS), "db", "upgrade"], env, tmp)
             log("`dealdocs db upgrade` with nothing to apply × 3 (subprocess)…")
             noop_runs = []
             for _ in range(3):

@@ -43,11 +43,11 @@ def template_globals() -> dict:
 def register_error_pages(app) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        message = _error_message(error)
         if request.path.startswith("/api/"):
             from saas.api.views import json_error
-            message = _error_message(error) if error.code == 429 else (error.description or error.name)
             return json_error(error.code, _error_code(error), message)
-        return render_template("web/error.html", error=error, message=_error_message(error)), error.code
+        return render_template("web/error.html", error=error, message=message), error.code
 
 
 def _error_code(error: HTTPException) -> str:
@@ -55,15 +55,19 @@ def _error_code(error: HTTPException) -> str:
 
 
 def _error_message(error: HTTPException) -> str:
-    if error.code == 404:
-        return _("There is nothing at this address. Check the link, or the company's address.")
-    if error.code == 403 and error.description == "suspended":
-        return _("This company's account is suspended. Its owner can contact support to restore it.")
-    if error.code == 403:
-        return error.description if error.description and "permission" not in error.description else _(
-            "You do not have access to this page.")
-    if error.code == 429:
-        return _("Too many attempts. Wait a minute and try again.")
-    if error.code == 400:
-        return _("The form could not be read (it may have expired). Go back, reload the page and try again.")
-    return _("Something went wrong on our side. Please try again.")
+    """What a person reads: for a 403 the reason we gave abort(), else a message for the status.
+
+    Other descriptions come from libraries (rate limits, CSRF) in English and for developers.
+    """
+    if error.code == 403 and error.description != type(error).description:
+        if error.description == "suspended":
+            return _("This company's account is suspended. Its owner can contact support to restore it.")
+        return error.description
+    by_status = {
+        400: _("The form could not be read (it may have expired). Go back, reload the page and try again."),
+        403: _("You do not have access to this page."),
+        404: _("There is nothing at this address. Check the link, or the company's address."),
+        405: _("This address does not accept that kind of request."),
+        429: _("Too many attempts. Wait a minute and try again."),
+    }
+    return by_status.get(error.code, _("Something went wrong on our side. Please try again."))
