@@ -38,6 +38,9 @@ def enqueue_after_commit(func, *args, timeout: int = DEFAULT_TIMEOUT, retries: i
         f=func,
         args=args,
         kwargs=kwargs,
+        # RQ logs the description; the default shows the arguments, which may be secrets
+        # (an invitation's link token).
+        description=f"{func.__module__}.{func.__name__}",
         job_timeout=timeout,
         retry=Retry(max=retries, interval=[5, 30, 120][:retries]) if retries else None,
         meta={"tenant_id": tenant.id if tenant else None},

@@ -539,3 +539,22 @@ def test_company_a_cannot_accept_or_create_company_b_invitations(app, make_tenan
     client, path = follow(app, link)
     assert accept(client, path, name="Rightful", password=PASSWORD).status_code == 302
     assert is_signed_in(client)
+
+
+def test_the_invitation_mail_speaks_the_inviters_language_and_logs_no_token(app, make_tenant, outbox,
+                                                                           run_jobs):
+    from saas.jobs import queue
+
+    company = make_tenant(name="Ромашка")
+    owner = sign_in(app, company)
+    owner.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru-RU,ru;q=0.9"
+    address = new_email()
+    assert web_invite(owner, address).status_code == 302
+    with app.app_context():
+        descriptions = [job.description for job in queue().get_jobs()]
+    run_jobs()
+    (message,) = mail_to(outbox, address)
+    assert "Ромашка" in message["Subject"] and "приглашает" in message["Subject"]
+    assert "Принять приглашение:" in message.get_content()
+    token = invitation_link(outbox, address).rsplit("/", 1)[1]
+    assert descriptions and not any(token in d for d in descriptions)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from flask_babel import lazy_gettext as _l
+from flask_babel import get_locale, lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -296,7 +296,7 @@ def invite(tenant: TenantRef, actor: Membership, email: str, role: str = Role.ME
     )
     db.session.add(invitation)
     db.session.flush()
-    enqueue_after_commit(tasks.send_invitation, invitation.id, token)
+    enqueue_after_commit(tasks.send_invitation, invitation.id, token, str(get_locale() or "en"))
     db.session.commit()
     return invitation
 

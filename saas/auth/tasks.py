@@ -14,8 +14,11 @@ def refill_schema_pool() -> int:
     return fill_pool(db.engine, current_app.config["TENANT_POOL_SIZE"])
 
 
-def send_invitation(invitation_id: int, token: str) -> bool:
-    """Mail the invitation link. Idempotent: an accepted or withdrawn invitation is not sent."""
+def send_invitation(invitation_id: int, token: str, locale: str = "en") -> bool:
+    """Mail the invitation link, in the language the inviter was using.
+
+    Idempotent: an accepted or withdrawn invitation is not sent.
+    """
     from .models import Invitation, User
 
     invitation = db.session.get(Invitation, invitation_id)
@@ -23,7 +26,7 @@ def send_invitation(invitation_id: int, token: str) -> bool:
         return False
     tenant = current_tenant()
     inviter = db.session.get(User, invitation.invited_by) if invitation.invited_by else None
-    with force_locale((inviter and inviter.locale) or "en"):
+    with force_locale(locale):
         body = render_template(
             "auth/invitation_email.txt",
             company=tenant.name,
