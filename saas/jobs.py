@@ -10,10 +10,11 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker, Worker
 from rq.job import Job
-from sqlalchemy import event, select
+from sqlalchemy import event
 
 from tenants.db import db
-from tenants.models import Tenant, TenantRef
+from tenants.models import TenantRef
+from tenants.registry import lookup_tenant
 from tenants.scope import current_tenant, tenant_scope
 
 DEFAULT_TIMEOUT = 300
@@ -21,9 +22,12 @@ _PENDING = "dealdocs_pending_jobs"
 
 
 def redis_connection() -> Redis:
+    """The app's Redis client. Short timeouts: a Redis that stops answering must fail requests
+    quickly rather than hold every web thread."""
     app = current_app._get_current_object()
     if "dealdocs_redis" not in app.extensions:
-        app.extensions["dealdocs_redis"] = Redis.from_url(app.config["REDIS_URL"])
+        app.extensions["dealdocs_redis"] = Redis.from_url(
+            app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
     return app.extensions["dealdocs_redis"]
 
 
@@ -67,11 +71,10 @@ def _drop_pending_jobs(session):
 def _load_tenant(tenant_id: int | None) -> TenantRef | None:
     if tenant_id is None:
         return None
-    with db.engine.connect() as connection:
-        tenant = connection.execute(select(Tenant.__table__).where(Tenant.id == tenant_id)).first()
+    tenant = lookup_tenant(tenant_id=tenant_id)
     if tenant is None:
         raise LookupError(f"tenant {tenant_id} no longer exists")
-    return TenantRef(tenant.id, tenant.uuid, tenant.name, tenant.slug, tenant.plan, tenant.status)
+    return tenant
 
 
 class TenantJob(Job):
@@ -111,9 +114,9 @@ class TenantSimpleWorker(_AppContextMixin, SimpleWorker):
 
 
 def make_worker(app, worker_class=TenantWorker):
-    with app.app_context():
-        connection = redis_connection()
-        q = queue()
+    # The worker blocks on Redis for minutes waiting for jobs: its own client, no read timeout.
+    connection = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=5)
+    q = Queue(app.config["QUEUE_NAME"], connection=connection, job_class=TenantJob)
     worker = worker_class([q], connection=connection, job_class=TenantJob)
     worker.flask_app = app
     return worker

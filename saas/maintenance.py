@@ -14,11 +14,27 @@ from tenants.models import Tenant, TenantRef
 from tenants.provisioning import drop_tenant_schema, fill_pool
 
 
+_UPGRADE_LOCK = 0x7E4A12  # advisory lock id: one `db upgrade` at a time (serve start-up, operators)
+
+
 def upgrade_everything(jobs: int, echo=print) -> dict[str, str]:
     """Public tree first, then every tenant schema not at head, then a fresh schema pool.
 
-    Returns the failures by schema.
+    Returns the failures by schema. Runs one at a time: a second caller waits for the first.
     """
+    with db.engine.connect() as lock_connection:
+        if not lock_connection.execute(select(func.pg_try_advisory_lock(_UPGRADE_LOCK))).scalar():
+            echo("Another `dealdocs db upgrade` is running; waiting for it…")
+            lock_connection.execute(select(func.pg_advisory_lock(_UPGRADE_LOCK)))
+        lock_connection.commit()  # the lock is the session's; no transaction stays open meanwhile
+        try:
+            return _upgrade_everything(jobs, echo)
+        finally:
+            lock_connection.execute(select(func.pg_advisory_unlock(_UPGRADE_LOCK)))
+            lock_connection.commit()
+
+
+def _upgrade_everything(jobs: int, echo) -> dict[str, str]:
     started = time.perf_counter()
     with db.engine.begin() as connection:
         applied = upgrade_schema(connection, PUBLIC, "public")

@@ -4,10 +4,9 @@
 Nothing else in the code parses hosts.
 """
 from flask import abort, current_app, g, request
-from sqlalchemy import select
-
 from tenants.db import db
-from tenants.models import Tenant, TenantRef
+from tenants.models import TenantRef
+from tenants.registry import lookup_tenant
 from tenants.scope import enter_tenant, leave_tenant
 
 
@@ -24,11 +23,7 @@ def slug_from_host(host: str, server_name: str) -> str | None:
 
 
 def find_tenant(slug: str) -> TenantRef | None:
-    # Its own short connection: the request's session must begin its first transaction
-    # only after the scope is set.
-    with db.engine.connect() as connection:
-        row = connection.execute(select(Tenant.__table__).where(Tenant.slug == slug)).first()
-    return TenantRef(row.id, row.uuid, row.name, row.slug, row.plan, row.status) if row else None
+    return lookup_tenant(slug=slug)
 
 
 def tenant_url(slug: str, path: str = "/") -> str:

@@ -5,6 +5,7 @@ script directory is loaded once per process and each schema costs one transactio
 """
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
@@ -113,18 +114,24 @@ class UpgradeSummary:
 
 _worker_engine = None
 _worker_location = None
+_worker_lock_timeout_ms = 5000
 
 
-def _init_worker(url: str, location: str) -> None:
-    global _worker_engine, _worker_location
+def _init_worker(url: str, location: str, lock_timeout_ms: int) -> None:
+    global _worker_engine, _worker_location, _worker_lock_timeout_ms
     _worker_engine = create_engine(url, pool_size=1, max_overflow=0)
     _worker_location = location
+    _worker_lock_timeout_ms = lock_timeout_ms
     script_directory(location)
 
 
 def _upgrade_one(tenant_id: int) -> tuple[str, str | None]:
     try:
         with _worker_engine.begin() as connection:
+            # A schema change waits for the tenant's open transactions; better to fail this
+            # tenant (rerun later) than to queue all its requests behind the ALTER.
+            connection.execute(text("SELECT set_config('lock_timeout', :ms, true)"),
+                               {"ms": f"{_worker_lock_timeout_ms}ms"})
             upgrade_tenant(connection, _worker_location, tenant_id)
         return schema_name(tenant_id), None
     except Exception as exc:  # one tenant's failure must not stop the others
@@ -138,6 +145,7 @@ def upgrade_tenant_schemas(
     *,
     jobs: int,
     on_progress: Callable[[str, str | None], None] = lambda schema, error: None,
+    lock_timeout_ms: int = 5000,
 ) -> UpgradeSummary:
     """Upgrade the schemas of the `pending` tenant ids in parallel processes, one transaction each.
 
@@ -150,12 +158,18 @@ def upgrade_tenant_schemas(
         jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(url, location),
+        initargs=(url, location, lock_timeout_ms),
     ) as pool:
-        for schema, error in pool.map(_upgrade_one, pending, chunksize=chunksize):
-            if error:
-                summary.failed[schema] = error
-            else:
-                summary.upgraded.append(schema)
-            on_progress(schema, error)
+        try:
+            for schema, error in pool.map(_upgrade_one, pending, chunksize=chunksize):
+                if error:
+                    summary.failed[schema] = error
+                else:
+                    summary.upgraded.append(schema)
+                on_progress(schema, error)
+        except BrokenProcessPool as exc:  # a worker died (OOM, kill): report, don't lose the summary
+            done = set(summary.upgraded) | set(summary.failed)
+            for schema in (schema_name(i) for i in pending):
+                if schema not in done:
+                    summary.failed[schema] = f"not attempted: a migration worker died ({exc})"
     return summary

@@ -68,6 +68,7 @@ def fill_pool(engine: Engine, size: int, location: str = TENANT) -> int:
     with engine.connect() as lock_connection:
         if not lock_connection.execute(select(func.pg_try_advisory_lock(_POOL_LOCK))).scalar():
             return 0
+        lock_connection.commit()  # the lock is the session's; no transaction stays open meanwhile
         try:
             _drop_stale_pool_schemas(engine, head)
             while _pool_count(engine, head) < size:

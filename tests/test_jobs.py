@@ -1,11 +1,14 @@
 """Jobs run in the tenant scope of the request that queued them, and only after its commit."""
+import uuid
+
 from rq.registry import FailedJobRegistry
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from saas.jobs import enqueue_after_commit, queue
 from saas.settings.models import CompanySetting
 from tenants.db import db
-from tenants.models import Tenant, TenantRef
+from tenants.models import TenantRef
+from tenants.registry import lookup_tenant
 from tenants.scope import current_tenant, tenant_scope
 
 
@@ -17,9 +20,7 @@ def remember(value: str) -> str:
 
 
 def _ref(tenant_id: int) -> TenantRef:
-    with db.engine.connect() as connection:
-        row = connection.execute(select(Tenant.__table__).where(Tenant.id == tenant_id)).one()
-    return TenantRef(row.id, row.uuid, row.name, row.slug, row.plan, row.status)
+    return lookup_tenant(tenant_id=tenant_id)
 
 
 def _queue_in(tenant: TenantRef, value: str, commit: bool = True, retries: int = 3) -> None:
@@ -70,3 +71,33 @@ def test_a_job_for_a_dropped_tenant_fails_visibly(app, make_tenant, run_jobs):
         assert len(new) == 1
         job = queue().fetch_job(new.pop())
         assert "no longer exists" in job.latest_result().exc_string
+
+
+def remember_then_fail(value: str) -> None:
+    """A job body that writes, then dies before commit with its transaction still open."""
+    db.session.merge(CompanySetting(key="unfinished", value=value))
+    db.session.flush()
+    raise RuntimeError("the job dies mid-transaction")
+
+
+def test_a_failed_job_leaves_nothing_on_the_pooled_connection_for_the_next_tenant(make_app, make_tenant):
+    """One pooled connection, three jobs in one worker: A fails mid-transaction, then A, then B."""
+    from saas.jobs import TenantSimpleWorker, make_worker
+
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0},
+                   QUEUE_NAME=f"dealdocs-test-pool-{uuid.uuid4().hex[:8]}")
+    a, b = make_tenant(name="A"), make_tenant(name="B")
+    with app.app_context():
+        for tenant, func, value in ((a, remember_then_fail, "A's unfinished"), (a, remember, "A's"),
+                                    (b, remember, "B's")):
+            with tenant_scope(_ref(tenant.id)):
+                enqueue_after_commit(func, value, retries=0)
+                db.session.commit()
+    make_worker(app, TenantSimpleWorker).work(burst=True)
+    assert _remembered(app, a.id) == "A's"
+    assert _remembered(app, b.id) == "B's"
+    with app.app_context(), db.engine.connect() as connection:
+        for tenant in (a, b):
+            assert connection.execute(text(f"SELECT count(*) FROM t_{tenant.id}.settings WHERE key = 'unfinished'")
+                                      ).scalar() == 0
+        db.engine.dispose()

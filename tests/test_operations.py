@@ -146,3 +146,24 @@ def test_sign_up_succeeds_and_says_so_when_redis_is_down(make_app):
         "company_name": "No Redis", "slug": slug, "email": f"boss@{slug}.example.com", "password": PASSWORD})
     assert response.status_code == 201, response.get_json()
     assert _sql(app, "SELECT count(*) FROM public.tenants WHERE slug = :s", s=slug) == [(1,)]
+
+
+def test_a_tenant_whose_table_is_busy_fails_fast_and_the_others_upgrade(app, make_tenant):
+    """A long transaction in one tenant must not stall the upgrade (nor queue its requests behind it)."""
+    from migrations import TENANT
+    from tenants.migrate import upgrade_tenant_schemas
+
+    busy, free = make_tenant(name="Busy"), make_tenant(name="Free")
+    for company in (busy, free):
+        _reset_to_base(app, company.id)
+    with app.app_context():
+        url = db.engine.url.render_as_string(hide_password=False)
+        holder = db.engine.connect()  # someone's long transaction holding the busy tenant's table
+        holder.execute(text(f"LOCK TABLE t_{busy.id}.alembic_version IN ACCESS EXCLUSIVE MODE"))
+        try:
+            summary = upgrade_tenant_schemas(url, TENANT, [busy.id, free.id], jobs=2, lock_timeout_ms=300)
+        finally:
+            holder.rollback()
+            holder.close()
+    assert summary.upgraded == [f"t_{free.id}"]
+    assert "lock timeout" in summary.failed[f"t_{busy.id}"]

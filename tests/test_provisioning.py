@@ -1,5 +1,6 @@
 """Tenant schemas: the fast path equals replaying migrations; sign-up is all-or-nothing."""
 import threading
+import time
 
 from sqlalchemy import create_engine, text
 
@@ -54,6 +55,20 @@ def test_fast_path_yields_exactly_the_replayed_schema(app):
     assert fast == replay
 
 
+def test_a_schema_from_the_pool_is_exactly_the_replayed_schema(app):
+    """What sign-up actually hands out: a pooled schema, renamed to t_<id>."""
+    with app.app_context():
+        fill_pool(db.engine, 2)
+        tenant, _ = sign_up(company_name="From pool", slug=unique_slug(), email=f"{unique_slug()}@example.com",
+                            password=PASSWORD)
+        with db.engine.begin() as connection:
+            connection.execute(text("CREATE SCHEMA cmp_replay2"))
+            upgrade_schema(connection, TENANT, "cmp_replay2")
+            pooled, replay = catalog(connection, tenant.schema), catalog(connection, "cmp_replay2")
+            connection.execute(text("DROP SCHEMA cmp_replay2 CASCADE"))
+    assert pooled == replay
+
+
 def test_public_models_match_public_migrations(app):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
@@ -106,6 +121,19 @@ def test_sign_up_builds_the_schema_when_the_pool_is_empty(app):
         assert tables == ["alembic_version", "settings"]
 
 
+def _a_backend_waits_on_a_lock(connection, seconds: float = 10) -> bool:
+    """True once another session of this database waits on a lock (our sign-up, after its schema)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        waiting = connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar()
+        if waiting:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_a_failed_sign_up_leaves_no_half_made_tenant(app, database_url):
     """Two sign-ups race for one slug: the loser's schema, tenant row and user all roll back."""
     slug = unique_slug()
@@ -131,8 +159,7 @@ def test_a_failed_sign_up_leaves_no_half_made_tenant(app, database_url):
 
     thread = threading.Thread(target=loser)
     thread.start()
-    thread.join(1.0)
-    assert thread.is_alive(), "the sign-up should be waiting on the slug's unique index"
+    assert _a_backend_waits_on_a_lock(other), "the sign-up never reached the slug's unique index"
     other.commit()
     thread.join(10)
     other.close()

@@ -30,6 +30,14 @@ def fail(value):
     raise RuntimeError("…and the request dies before commit")
 
 
+@probe.get("/_probe/sql-error/<value>")
+def sql_error(value):
+    db.session.merge(CompanySetting(key="secret", value=value))
+    db.session.flush()
+    db.session.execute(text("SELECT 1/0"))  # PostgreSQL aborts the transaction here
+    return "unreachable"
+
+
 @probe.get("/_probe/read")
 def read():
     path = db.session.execute(text("SHOW search_path")).scalar()
@@ -72,6 +80,10 @@ def test_pooled_connection_never_carries_a_tenant_into_the_next_request(probe_ap
 
     # A request of A's that fails mid-transaction, with A's row written but not committed.
     assert client_a.get("/_probe/fail/alpha-uncommitted").status_code == 500
+    seen_by_b = client_b.get("/_probe/read").get_json()
+    assert seen_by_b == {"search_path": f"t_{b.id}, public", "values": []}
+    # …and one that PostgreSQL itself aborts with an error.
+    assert client_a.get("/_probe/sql-error/alpha-aborted").status_code == 500
     seen_by_b = client_b.get("/_probe/read").get_json()
     assert seen_by_b == {"search_path": f"t_{b.id}, public", "values": []}
     assert client_a.get("/_probe/read").get_json()["values"] == ["alpha-secret"]

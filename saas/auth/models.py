@@ -60,12 +60,12 @@ class ApiToken(PublicModel):
 
 
 class Invitation(PublicModel):
-    """An emailed invitation to join a tenant; only the SHA-256 of its link token is stored."""
+    """An emailed invitation to join a tenant; only the SHA-256 of its link's secret is stored."""
 
     __tablename__ = "invitations"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # set when the mail goes out
     tenant_id: Mapped[int] = mapped_column(ForeignKey("public.tenants.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(254))
     role: Mapped[str] = mapped_column(String(20), default=Role.MEMBER)

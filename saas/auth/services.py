@@ -2,8 +2,8 @@
 
 Everything that changes people or tenants goes through here; pages and the API only call it.
 """
-import hashlib
 import secrets
+import unicodedata
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
@@ -21,6 +21,7 @@ from tenants.provisioning import create_tenant_schema
 
 from . import tasks
 from .models import ApiToken, Invitation, Membership, Role, User
+from .secrets import digest, new_secret
 from .passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 
 HANDOFF_SECONDS = 60
@@ -59,7 +60,13 @@ def _required(value: str, field: str, label) -> str:
         raise Invalid(_l("%(label)s is required.", label=label), field=field)
     if len(value) > 200:
         raise Invalid(_l("%(label)s is too long (200 characters at most).", label=label), field=field)
+    if any(unicodedata.category(ch) == "Cc" for ch in value):  # line breaks would break mail headers
+        raise Invalid(_l("%(label)s must be one line, without control characters.", label=label), field=field)
     return value
+
+
+def _violated_constraint(error: IntegrityError) -> str | None:
+    return getattr(getattr(error.orig, "diag", None), "constraint_name", None)
 
 
 # --- sign-up -------------------------------------------------------------------------------
@@ -93,8 +100,11 @@ def sign_up(*, company_name: str, slug: str, email: str, password: str, owner_na
         db.session.add(Membership(user=user, tenant_id=tenant.id, role=Role.OWNER))
         enqueue_after_commit(tasks.refill_schema_pool, retries=0)
         db.session.commit()
-    except IntegrityError:
-        db.session.rollback()  # two sign-ups raced for the slug: the loser's schema rolls back too
+    except IntegrityError as error:
+        db.session.rollback()  # a concurrent sign-up won the race: the loser's schema rolls back too
+        if _violated_constraint(error) == "uq_users_email":
+            raise Conflict(_l("An account with this email was just created. Sign in, or use its password."),
+                           code="email_taken", field="email")
         raise Conflict(_slug_taken(slug), code="slug_taken", field="slug")
     return TenantRef.of(tenant), user
 
@@ -222,13 +232,9 @@ def end_all_sessions(user_id: int, tenant_id: int) -> None:
 
 # --- API tokens ----------------------------------------------------------------------------
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def issue_api_token(user: User, tenant: TenantRef) -> str:
-    token = "dd_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(token_hash=_digest(token), user_id=user.id, tenant_id=tenant.id))
+    token, token_hash = new_secret("dd_")
+    db.session.add(ApiToken(token_hash=token_hash, user_id=user.id, tenant_id=tenant.id))
     db.session.commit()
     return token
 
@@ -236,7 +242,7 @@ def issue_api_token(user: User, tenant: TenantRef) -> str:
 def user_for_api_token(token: str, tenant: TenantRef) -> User:
     """The token's user, if the token belongs to this tenant and the person is still active here."""
     row = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token or ""), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(ApiToken.token_hash == digest(token), ApiToken.revoked_at.is_(None))
     )
     if row is None or row.tenant_id != tenant.id or not active_membership(row.user_id, tenant.id):
         raise Unauthorized(_l("Invalid or revoked API token for this company."), code="invalid_token")
@@ -289,21 +295,25 @@ def invite(tenant: TenantRef, actor: Membership, email: str, role: str = Role.ME
     db.session.execute(delete(Invitation).where(
         Invitation.tenant_id == tenant.id, Invitation.email == email, Invitation.accepted_at.is_(None)
     ))
-    token = secrets.token_urlsafe(32)
+    # The link's secret is made by the mail job itself, so it never waits in the queue.
     invitation = Invitation(
-        token_hash=_digest(token), tenant_id=tenant.id, email=email, role=role, invited_by=actor.user_id,
+        tenant_id=tenant.id, email=email, role=role, invited_by=actor.user_id,
         expires_at=utcnow() + timedelta(days=current_app.config["INVITATION_DAYS"]),
     )
     db.session.add(invitation)
     db.session.flush()
-    enqueue_after_commit(tasks.send_invitation, invitation.id, token, str(get_locale() or "en"))
+    enqueue_after_commit(tasks.send_invitation, invitation.id, str(get_locale() or "en"))
     db.session.commit()
     return invitation
 
 
-def open_invitation(tenant: TenantRef, token: str) -> tuple[Invitation, User | None]:
-    """The pending invitation behind `token` for this tenant, and the account its email already has."""
-    invitation = db.session.scalar(select(Invitation).where(Invitation.token_hash == _digest(token or "")))
+def open_invitation(tenant: TenantRef, token: str, *, lock: bool = False) -> tuple[Invitation, User | None]:
+    """The pending invitation behind `token` for this tenant, and the account its email already has.
+
+    With `lock`, the invitation row stays locked until commit, so two accepts cannot both pass.
+    """
+    query = select(Invitation).where(Invitation.token_hash == digest(token))
+    invitation = db.session.scalar(query.with_for_update() if lock else query)
     if invitation is None or invitation.tenant_id != tenant.id:
         raise NotFound(_l("This invitation link is not valid."))
     if invitation.accepted_at is not None:
@@ -316,7 +326,7 @@ def open_invitation(tenant: TenantRef, token: str) -> tuple[Invitation, User | N
 def accept_invitation(tenant: TenantRef, token: str, *, password: str, name: str = "",
                       locale: str | None = None) -> User:
     """Join the company: a new person sets name and password, an existing one proves theirs."""
-    invitation, user = open_invitation(tenant, token)
+    invitation, user = open_invitation(tenant, token, lock=True)
     if user is None:
         check_password(password)
         user = User(email=invitation.email, name=_required(name, "name", _l("Name")),

@@ -8,22 +8,27 @@ from tenants.db import db
 from tenants.provisioning import fill_pool
 from tenants.scope import current_tenant
 
+from .models import Invitation, User
+from .secrets import new_secret
+
 
 def refill_schema_pool() -> int:
     """Top up the pool of ready tenant schemas so the next sign-ups only rename one."""
     return fill_pool(db.engine, current_app.config["TENANT_POOL_SIZE"])
 
 
-def send_invitation(invitation_id: int, token: str, locale: str = "en") -> bool:
-    """Mail the invitation link, in the language the inviter was using.
+def send_invitation(invitation_id: int, locale: str = "en") -> bool:
+    """Make the invitation's link and mail it, in the language the inviter was using.
 
-    Idempotent: an accepted or withdrawn invitation is not sent.
+    The link's secret is made here and only its digest stored, so the queue never holds it.
+    A retry makes a new link (the earlier one was never delivered). Nothing is sent for an
+    invitation that was accepted or withdrawn meanwhile.
     """
-    from .models import Invitation, User
-
-    invitation = db.session.get(Invitation, invitation_id)
+    invitation = db.session.get(Invitation, invitation_id, with_for_update=True)
     if invitation is None or invitation.accepted_at is not None:
         return False
+    token, invitation.token_hash = new_secret()
+    db.session.commit()  # before sending: a mailed link must always be one we know
     tenant = current_tenant()
     inviter = db.session.get(User, invitation.invited_by) if invitation.invited_by else None
     with force_locale(locale):
