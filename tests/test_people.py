@@ -602,3 +602,15 @@ def test_two_simultaneous_accepts_of_one_invitation_make_one_member(app, make_te
     assert sorted(outcomes) == ["conflict", "joined"]
     assert sql(app, "SELECT count(*) FROM public.users u JOIN public.memberships m ON m.user_id = u.id"
                     " WHERE u.email = :e AND m.tenant_id = :t", e=address, t=company.id) == [(1,)]
+
+
+def test_an_api_token_records_when_it_was_last_used(app, make_tenant):
+    company = make_tenant()
+    token = api_token(app, company)
+    assert sql(app, "SELECT last_used_at FROM public.api_tokens WHERE user_id = :u", u=company.owner_id) == [(None,)]
+    client = client_for(app, company)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    (first,), = sql(app, "SELECT last_used_at FROM public.api_tokens WHERE user_id = :u", u=company.owner_id)
+    assert first is not None
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert sql(app, "SELECT last_used_at FROM public.api_tokens WHERE user_id = :u", u=company.owner_id) == [(first,)]

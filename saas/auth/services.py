@@ -25,6 +25,7 @@ from .secrets import digest, new_secret
 from .passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 
 HANDOFF_SECONDS = 60
+TOKEN_USE_PRECISION = timedelta(minutes=1)
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -246,6 +247,10 @@ def user_for_api_token(token: str, tenant: TenantRef) -> User:
     )
     if row is None or row.tenant_id != tenant.id or not active_membership(row.user_id, tenant.id):
         raise Unauthorized(_l("Invalid or revoked API token for this company."), code="invalid_token")
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_PRECISION:
+        row.last_used_at = now  # when a token was last used, to the minute: no write per request
+        db.session.commit()
     return db.session.get(User, row.user_id)
 
 

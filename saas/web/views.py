@@ -1,5 +1,5 @@
 """The home page of each host, the shared template context and the error pages."""
-from flask import Blueprint, g, jsonify, render_template, request
+from flask import Blueprint, g, render_template, request
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
