@@ -13,6 +13,11 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     app.config.update(load_config(instance_path))
     app.config.update(overrides or {})
     app.config.setdefault("HOST_AGNOSTIC_ENDPOINTS", ("health.healthz", "static"))
+    if app.config.get("PROXY_FIX", 0) > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         raise RuntimeError("DATABASE_URL is not set (`dealdocs serve` starts an embedded PostgreSQL for you)")
 

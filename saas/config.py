@@ -8,12 +8,23 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
 def load_config(instance_path: str) -> dict:
     instance = Path(instance_path)
+    scheme = os.environ.get("URL_SCHEME", "http")
+    redis_timeout = _float("RATELIMIT_REDIS_TIMEOUT", 0.5)
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY") or _instance_secret(instance),
         "SERVER_NAME": os.environ.get("SERVER_NAME", "localhost:5000"),
-        "PREFERRED_URL_SCHEME": os.environ.get("URL_SCHEME", "http"),
+        "PREFERRED_URL_SCHEME": scheme,
+        # Served over https: the browser must never send the session over plain http.
+        "SESSION_COOKIE_SECURE": scheme == "https",
+        "REMEMBER_COOKIE_SECURE": scheme == "https",
+        # Behind N reverse proxies: trust the last N X-Forwarded-For/-Proto/-Host values (0: none).
+        "PROXY_FIX": _int("PROXY_FIX_HOPS", 0),
         "SQLALCHEMY_DATABASE_URI": database_url(),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": _int("DB_POOL_SIZE", 10)},
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
@@ -26,8 +37,18 @@ def load_config(instance_path: str) -> dict:
         "QUEUE_NAME": os.environ.get("QUEUE_NAME", "dealdocs"),
         "TENANT_POOL_SIZE": tenant_pool_size(),
         "MIGRATION_JOBS": _int("MIGRATION_JOBS", 2 * (os.cpu_count() or 1)),
-        "SIGNIN_RATE_LIMIT": os.environ.get("SIGNIN_RATE_LIMIT", "10 per minute"),
+        # Password attempts (sign-in, API tokens, sign-up and invitations for an existing
+        # account) per client address, all routes together…
+        "SIGNIN_RATE_LIMIT": os.environ.get("SIGNIN_RATE_LIMIT", "10 per minute;100 per hour"),
+        # …and per account (the submitted email), from however many addresses.
+        "SIGNIN_ACCOUNT_RATE_LIMIT": os.environ.get("SIGNIN_ACCOUNT_RATE_LIMIT", "20 per hour"),
         "SIGNUP_RATE_LIMIT": os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute"),
+        # Exact windows: a fixed window lets twice the limit through around its boundary.
+        "RATELIMIT_STRATEGY": "moving-window",
+        "RATELIMIT_HEADERS_ENABLED": True,  # Retry-After tells clients how long to wait
+        # A Redis that stops answering costs a request half a second, not forever; the limiter
+        # then counts in memory (below) and looks for Redis again now and then.
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": redis_timeout, "socket_timeout": redis_timeout},
         "INVITATION_DAYS": _int("INVITATION_DAYS", 7),
         # Redis down: limit in memory per process rather than fail every sign-in.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

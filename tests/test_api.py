@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from .conftest import PASSWORD, SERVER_NAME, api_token, client_for, from_fresh_address, sign_in, unique_slug
-from .test_auth import sql, tenant_row, tenant_schemas, user_count
+from .test_auth import dispose, fresh_ip, sql, tenant_row, tenant_schemas, user_count
 
 
 def public(app):
@@ -228,6 +228,65 @@ def test_api_signup_is_rate_limited(limited_app):
     assert tenant_row(limited_app, body["slug"]) is None
 
 
+@pytest.fixture
+def api_app(make_app):
+    """api_app(**config) → an app with generous rate limits but these settings, disposed afterwards."""
+    made = []
+
+    def factory(**overrides):
+        made.append(make_app(**{"SIGNIN_RATE_LIMIT": "1000 per minute", "SIGNIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
+                                "SIGNUP_RATE_LIMIT": "1000 per minute", **overrides}))
+        return made[-1]
+    yield factory
+    for app in made:
+        dispose(app)
+
+
+def test_api_token_guesses_at_one_account_from_many_addresses_are_capped(api_app, make_tenant):
+    limited = api_app(SIGNIN_ACCOUNT_RATE_LIMIT="3 per minute")
+    company, other = make_tenant(), make_tenant()
+    for email in (company.owner_email, company.owner_email.upper(), f" {company.owner_email} "):
+        client = from_fresh_address(limited, company.host)
+        assert_json_error(client.post("/api/v1/tokens", json={"email": email, "password": "wrong wrong"}), 401)
+
+    client = from_fresh_address(limited, company.host)
+    error = assert_json_error(client.post("/api/v1/tokens", json={"email": company.owner_email,
+                                                                   "password": company.password}), 429,
+                              "too_many_requests")
+    assert "Too many" in error["message"]
+    # Adding a company to that account by API sign-up checks the same password: refused too.
+    body = signup_body(email=company.owner_email, password=company.password)
+    assert_json_error(from_fresh_address(limited, SERVER_NAME).post("/api/v1/signup", json=body), 429,
+                      "too_many_requests")
+    assert tenant_row(limited, body["slug"]) is None
+    # Other accounts are untouched, from the very same address.
+    same_address = client_for(limited, other.host)
+    same_address.environ_base["REMOTE_ADDR"] = client.environ_base["REMOTE_ADDR"]
+    assert same_address.post("/api/v1/tokens", json={"email": other.owner_email,
+                                                     "password": other.password}).status_code == 201
+
+
+def test_api_tokens_and_api_signup_spend_one_budget_per_address(api_app, make_tenant):
+    limited = api_app(SIGNIN_RATE_LIMIT="2 per minute")
+    company = make_tenant()
+    address = fresh_ip()
+    tokens, public_site = client_for(limited, company), client_for(limited, SERVER_NAME)
+    for client in (tokens, public_site):
+        client.environ_base["REMOTE_ADDR"] = address
+
+    assert_json_error(tokens.post("/api/v1/tokens", json={"email": company.owner_email, "password": "wrong wrong"}),
+                      401)
+    assert_json_error(public_site.post("/api/v1/signup", json=signup_body(email=company.owner_email,
+                                                                          password="not the password")), 409)
+    error = assert_json_error(tokens.post("/api/v1/tokens", json={"email": company.owner_email,
+                                                                   "password": company.password}), 429,
+                              "too_many_requests")
+    assert "Too many" in error["message"]
+    russian = tokens.post("/api/v1/tokens", headers={"Accept-Language": "ru"},
+                          json={"email": company.owner_email, "password": company.password})
+    assert russian.status_code == 429 and russian.get_json()["message"] != error["message"]
+
+
 # --- OpenAPI -------------------------------------------------------------------------------
 
 def test_openapi_document_is_valid_and_lists_the_api(app, make_tenant):
@@ -249,3 +308,11 @@ def test_openapi_document_is_valid_and_lists_the_api(app, make_tenant):
         schemas = document["components"]["schemas"]
         assert {"company_name", "slug", "email", "password"} <= set(schemas["SignupIn"]["properties"])
         assert set(schemas["SignupIn"]["required"]) >= {"company_name", "slug", "email", "password"}
+
+
+def test_json_with_a_lone_surrogate_is_a_400_not_a_crash(app, make_tenant):
+    company = make_tenant()
+    response = client_for(app, company).post(
+        "/api/v1/tokens", data='{"email": "\\ud800@example.com", "password": "x"}', content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request"

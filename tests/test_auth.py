@@ -487,3 +487,361 @@ def test_a_hash_with_old_parameters_is_upgraded_at_sign_in(app, make_tenant):
                                     {"i": company.owner_id}).scalar()
     assert stored != old_hash and not needs_rehash(stored)  # …and is replaced
     sign_in(app, company)
+
+
+# --- password attempts: one budget per address, one per account ----------------------------
+#
+# Every route that checks a password (web sign-in, API tokens, web and API sign-up with an
+# existing email, accepting an invitation as an existing person) spends from the same two
+# budgets: the client address's (SIGNIN_RATE_LIMIT) and the named account's
+# (SIGNIN_ACCOUNT_RATE_LIMIT). Apps made here share the limiter's storage with every other
+# app of the run, so each test uses addresses and accounts nobody else uses.
+
+def fresh_ip() -> str:
+    n = uuid.uuid4().int
+    return f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
+
+
+def dispose(app) -> None:
+    from tenants.db import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def tuned_app(make_app):
+    """tuned_app(**config) → an app with these settings (rate limits, proxies), disposed afterwards."""
+    made = []
+
+    def factory(**overrides):
+        made.append(make_app(**{"SIGNIN_RATE_LIMIT": "1000 per minute", "SIGNIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
+                                "SIGNUP_RATE_LIMIT": "1000 per minute", **overrides}))
+        return made[-1]
+    yield factory
+    for app in made:
+        dispose(app)
+
+
+def invitation_path(app, company, address: str, outbox, run_jobs) -> str:
+    """The path of a real invitation link to `company` for `address` (sent by the API, mailed by a job)."""
+    from .conftest import api_token
+    from .test_people import invitation_link
+
+    response = client_for(app, company).post("/api/v1/invitations", json={"email": address},
+                                             headers={"Authorization": f"Bearer {api_token(app, company)}"})
+    assert response.status_code == 201, response.get_json()
+    run_jobs()
+    return path_of(invitation_link(outbox, address))
+
+
+def accept_invitation_form(client, path: str, password: str):
+    token = csrf_token(client.get(path).get_data(as_text=True))
+    return client.post(path, data={"csrf_token": token, "password": password})
+
+
+def api_token_attempt(client, email: str, password: str):
+    return client.post("/api/v1/tokens", json={"email": email, "password": password})
+
+
+def test_every_password_route_spends_one_budget_per_address(app, tuned_app, make_tenant, outbox, run_jobs):
+    limited = tuned_app(SIGNIN_RATE_LIMIT="5 per minute")
+    a, b, c = make_tenant(name="Acme"), make_tenant(name="Globex"), make_tenant(name="Initech")
+    invite_path = invitation_path(app, a, c.owner_email, outbox, run_jobs)
+    ip = fresh_ip()
+
+    def at(host):
+        client = client_for(limited, host)
+        client.environ_base["REMOTE_ADDR"] = ip
+        return client
+
+    def five_guesses():
+        """One wrong password on each route that checks one, each at a different account."""
+        yield sign_in_form(at(a.host), a.owner_email, "wrong password!"), 401
+        yield api_token_attempt(at(b.host), b.owner_email, "wrong password!"), 401
+        yield post_signup(at(SERVER_NAME), **signup_data(email=c.owner_email, password="wrong password!")), 422
+        yield at(SERVER_NAME).post("/api/v1/signup", json={
+            "company_name": "X", "slug": unique_slug("pw"), "email": a.owner_email, "password": "wrong password!"}), 409
+        yield accept_invitation_form(at(a.host), invite_path, "wrong password!"), 200
+
+    for response, status in five_guesses():
+        assert response.status_code == status, page_text(response)[:300]
+
+    # The address's budget is spent: every one of those routes now refuses, readably…
+    refused = sign_in_form(at(a.host), a.owner_email, a.password)
+    assert refused.status_code == 429 and "Too many attempts" in page_text(refused)
+    assert not is_signed_in(at(a.host))
+    token = api_token_attempt(at(b.host), b.owner_email, b.password)
+    assert token.status_code == 429
+    assert token.get_json()["error"] == "too_many_requests" and "Too many" in token.get_json()["message"]
+    data = signup_data(email=c.owner_email, password=c.password)
+    assert post_signup(at(SERVER_NAME), **data).status_code == 429
+    assert tenant_row(limited, data["slug"]) is None
+    api_signup = at(SERVER_NAME).post("/api/v1/signup", json={
+        "company_name": "X", "slug": unique_slug("pw"), "email": a.owner_email, "password": a.password})
+    assert api_signup.status_code == 429 and api_signup.get_json()["error"] == "too_many_requests"
+    accepted = accept_invitation_form(at(a.host), invite_path, c.password)
+    assert accepted.status_code == 429 and "Too many attempts" in page_text(accepted)
+    assert not sql(app, "SELECT 1 FROM public.memberships WHERE tenant_id = :t AND user_id = :u",
+                   t=a.id, u=c.owner_id)
+    # …while pages still open, and another address has its own budget.
+    assert at(a.host).get("/signin").status_code == 200
+    assert at(a.host).get(invite_path).status_code == 200
+    elsewhere = from_fresh_address(limited, a.host)
+    assert sign_in_form(elsewhere, a.owner_email, a.password).status_code == 302
+
+
+def test_guesses_at_one_account_from_many_addresses_are_capped(tuned_app, make_tenant):
+    limited = tuned_app(SIGNIN_ACCOUNT_RATE_LIMIT="3 per minute")
+    company, other = make_tenant(), make_tenant()
+    # However the email is spelled, it is the same account.
+    for spelling in (company.owner_email, f"  {company.owner_email.upper()} ", company.owner_email.title()):
+        client = from_fresh_address(limited, company.host)
+        assert sign_in_form(client, spelling, "wrong password!").status_code == 401
+
+    client = from_fresh_address(limited, company.host)
+    refused = sign_in_form(client, company.owner_email, company.password)
+    assert refused.status_code == 429 and "Too many attempts" in page_text(refused)
+    assert not is_signed_in(client)
+    assert api_token_attempt(from_fresh_address(limited, company.host), company.owner_email,
+                             company.password).status_code == 429
+    data = signup_data(email=company.owner_email)
+    assert post_signup(from_fresh_address(limited, SERVER_NAME), **data).status_code == 429
+    assert tenant_row(limited, data["slug"]) is None
+    # Only that account: the same address signs in to another one.
+    same_address = client_for(limited, other.host)
+    same_address.environ_base["REMOTE_ADDR"] = client.environ_base["REMOTE_ADDR"]
+    assert sign_in_form(same_address, other.owner_email, other.password).status_code == 302
+
+
+def test_the_default_budgets_work_as_written(tuned_app, make_tenant, tmp_path):
+    from saas.config import load_config
+
+    defaults = load_config(str(tmp_path))
+    limited = tuned_app(SIGNIN_RATE_LIMIT=defaults["SIGNIN_RATE_LIMIT"],
+                        SIGNIN_ACCOUNT_RATE_LIMIT=defaults["SIGNIN_ACCOUNT_RATE_LIMIT"])
+    company = make_tenant()
+    client = from_fresh_address(limited, company.host)
+    for _ in range(10):  # "10 per minute;100 per hour" from one address
+        assert api_token_attempt(client, company.owner_email, "wrong password!").status_code == 401
+    assert api_token_attempt(client, company.owner_email, company.password).status_code == 429
+    for _ in range(10):  # "20 per hour" for one account, from anywhere: 10 spent above
+        assert api_token_attempt(from_fresh_address(limited, company.host), company.owner_email,
+                                 "wrong password!").status_code == 401
+    assert api_token_attempt(from_fresh_address(limited, company.host), company.owner_email,
+                             company.password).status_code == 429
+
+
+def test_the_account_budget_reads_the_email_the_way_the_form_does(tuned_app, make_tenant):
+    """The web form also takes a JSON body, where a list means several values and the first
+    counts: the account budget must see that same first email, or a list would slip past it."""
+    limited = tuned_app(SIGNIN_ACCOUNT_RATE_LIMIT="2 per minute")
+    company = make_tenant()
+
+    def json_sign_in(email, password):
+        client = from_fresh_address(limited, company.host)
+        token = csrf_token(client.get("/signin").get_data(as_text=True))
+        return client.post("/signin", json={"email": email, "password": password}, headers={"X-CSRFToken": token})
+
+    assert json_sign_in([company.owner_email, "someone@example.com"], "wrong password!").status_code == 401
+    assert json_sign_in(company.owner_email.upper(), "wrong password!").status_code == 401
+    assert json_sign_in([company.owner_email], company.password).status_code == 429
+    assert sign_in_form(from_fresh_address(limited, company.host), company.owner_email,
+                        company.password).status_code == 429
+
+
+def test_accepting_an_invitation_spends_the_invited_accounts_budget(app, tuned_app, make_tenant, outbox, run_jobs):
+    limited = tuned_app(SIGNIN_ACCOUNT_RATE_LIMIT="3 per minute")
+    a, b = make_tenant(name="Acme"), make_tenant(name="Globex")
+    path = invitation_path(app, a, b.owner_email, outbox, run_jobs)
+    for _ in range(2):
+        assert sign_in_form(from_fresh_address(limited, b.host), b.owner_email, "wrong password!").status_code == 401
+    wrong = accept_invitation_form(from_fresh_address(limited, a.host), path, "wrong password!")
+    assert wrong.status_code == 200 and f"Wrong password for {b.owner_email}." in messages(wrong)
+
+    client = from_fresh_address(limited, a.host)
+    refused = accept_invitation_form(client, path, b.password)
+    assert refused.status_code == 429 and "Too many attempts" in page_text(refused)
+    assert not sql(app, "SELECT 1 FROM public.memberships WHERE tenant_id = :t AND user_id = :u",
+                   t=a.id, u=b.owner_id)
+    refused_sign_in = sign_in_form(from_fresh_address(limited, b.host), b.owner_email, b.password)
+    assert refused_sign_in.status_code == 429
+
+
+def test_sign_ups_share_one_budget_for_web_and_api(limited_app):
+    client = from_fresh_address(limited_app, SERVER_NAME)
+    assert post_signup(client, **signup_data(slug="www")).status_code == 422
+    assert client.post("/api/v1/signup", json={"company_name": "X", "slug": "www", "email": "x@example.com",
+                                                "password": PASSWORD}).status_code == 422
+    data = signup_data()
+    assert post_signup(client, **data).status_code == 429
+    assert client.post("/api/v1/signup", json={**data, "slug": unique_slug()}).status_code == 429
+    assert tenant_row(limited_app, data["slug"]) is None
+
+
+def test_an_ipv6_client_is_counted_by_its_64_network(limited_app, make_tenant):
+    company = make_tenant()
+    n = uuid.uuid4().int
+    network = f"2001:db8:{n % 0xffff:x}:{(n >> 16) % 0xffff:x}"
+
+    def from_ipv6(host_part: str):
+        client = client_for(limited_app, company.host)
+        client.environ_base["REMOTE_ADDR"] = f"{network}::{host_part}"
+        return client
+
+    for host_part in ("1", "2", "abcd:1"):
+        assert sign_in_form(from_ipv6(host_part), company.owner_email, "wrong password!").status_code == 401
+    assert sign_in_form(from_ipv6("ffff:2"), company.owner_email, company.password).status_code == 429
+    other = client_for(limited_app, company.host)
+    other.environ_base["REMOTE_ADDR"] = f"2001:db8:{(n >> 32) % 0xffff:x}:{(n >> 48) % 0xffff:x}::1"
+    assert sign_in_form(other, company.owner_email, company.password).status_code == 302
+
+
+# --- behind a reverse proxy ----------------------------------------------------------------
+
+def test_behind_a_proxy_each_forwarded_address_has_its_own_budget(tuned_app, make_tenant):
+    proxied = tuned_app(PROXY_FIX=1, SIGNIN_RATE_LIMIT="2 per minute")
+    company = make_tenant()
+    proxy = fresh_ip()  # every request reaches the app from the proxy's address
+    first, second = fresh_ip(), fresh_ip()
+
+    def via_proxy(forwarded_for: str):
+        client = client_for(proxied, company.host)
+        client.environ_base["REMOTE_ADDR"] = proxy
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+        return client
+
+    for _ in range(2):
+        assert sign_in_form(via_proxy(first), company.owner_email, "wrong password!").status_code == 401
+    assert sign_in_form(via_proxy(first), company.owner_email, company.password).status_code == 429
+    # Only the hop the proxy added is trusted: a client's own X-Forwarded-For entry changes nothing.
+    assert sign_in_form(via_proxy(f"{second}, {first}"), company.owner_email, company.password).status_code == 429
+    assert sign_in_form(via_proxy(second), company.owner_email, company.password).status_code == 302
+
+
+def test_without_proxy_fix_x_forwarded_for_is_ignored(tuned_app, make_tenant):
+    direct = tuned_app(SIGNIN_RATE_LIMIT="2 per minute")
+    assert direct.config["PROXY_FIX"] == 0  # the default
+    company = make_tenant()
+    address = fresh_ip()
+
+    def claiming(forwarded_for: str):
+        client = client_for(direct, company.host)
+        client.environ_base["REMOTE_ADDR"] = address
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+        return client
+
+    for _ in range(2):
+        assert sign_in_form(claiming(fresh_ip()), company.owner_email, "wrong password!").status_code == 401
+    assert sign_in_form(claiming(fresh_ip()), company.owner_email, company.password).status_code == 429
+
+
+def test_proxy_fix_hops_come_from_the_environment(monkeypatch, tmp_path):
+    from saas.config import load_config
+
+    assert load_config(str(tmp_path))["PROXY_FIX"] == 0
+    monkeypatch.setenv("PROXY_FIX_HOPS", "2")
+    assert load_config(str(tmp_path))["PROXY_FIX"] == 2
+
+
+# --- cookies over https ----------------------------------------------------------------------
+
+def session_cookie_headers(response) -> list[str]:
+    return [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")]
+
+
+def test_over_https_the_session_cookie_is_secure(monkeypatch, make_app, make_tenant):
+    monkeypatch.setenv("URL_SCHEME", "https")
+    secure_app = make_app()
+    try:
+        assert secure_app.config["PREFERRED_URL_SCHEME"] == "https"
+        assert secure_app.config["SESSION_COOKIE_SECURE"] and secure_app.config["REMEMBER_COOKIE_SECURE"]
+        company = make_tenant()
+        client = from_fresh_address(secure_app, company.host)
+        base = f"https://{company.host}"
+        page = client.get("/signin", base_url=base)
+        response = client.post("/signin", base_url=base, headers={"Referer": f"{base}/signin"}, data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)), "email": company.owner_email,
+            "password": company.password})
+        assert response.status_code == 302, page_text(response)[:300]
+        cookies = session_cookie_headers(response)
+        assert cookies and all("; Secure" in c and "; HttpOnly" in c for c in cookies), cookies
+        assert client.get("/", base_url=base).status_code == 200  # signed in, over https
+    finally:
+        dispose(secure_app)
+
+
+def test_over_http_the_session_cookie_is_not_marked_secure(app, make_tenant):
+    assert app.config["PREFERRED_URL_SCHEME"] == "http" and not app.config["SESSION_COOKIE_SECURE"]
+    company = make_tenant()
+    client = client_for(app, company)
+    token = csrf_token(client.get("/signin").get_data(as_text=True))
+    response = client.post("/signin", data={"csrf_token": token, "email": company.owner_email,
+                                            "password": company.password})
+    assert response.status_code == 302
+    cookies = session_cookie_headers(response)
+    assert cookies and not any("Secure" in c for c in cookies)
+
+
+# --- a Redis that stops answering --------------------------------------------------------------
+
+HUNG_REDIS_PROBE = r"""
+import json, sys, time
+from saas import create_app
+
+config = json.loads(sys.argv[1])
+app = create_app(config, instance_path=sys.argv[2])
+client = app.test_client()
+answers = []
+for password in ("wrong password!", "wrong password!"):
+    started = time.monotonic()
+    response = client.post("/api/v1/tokens", base_url="http://" + sys.argv[3],
+                           json={"email": sys.argv[4], "password": password})
+    answers.append([response.status_code, round(time.monotonic() - started, 2)])
+print(json.dumps(answers))
+"""
+
+
+def test_a_redis_that_stops_answering_does_not_hang_sign_in(database_url, redis_url, storage_url, tmp_path,
+                                                           make_tenant):
+    """The limiter's Redis accepts connections and then never answers. Each attempt still gets its
+    answer within about the socket timeout, and the limit keeps counting (in memory) meanwhile.
+    A process of its own: the limiter is one object per process, and this one must not poison it."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    from .conftest import app_config
+
+    company = make_tenant()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    held = []
+
+    def swallow():
+        while True:
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=swallow, daemon=True).start()
+    try:
+        config = app_config(database_url, redis_url, storage_url, tmp_path, SIGNIN_RATE_LIMIT="1 per minute",
+                            RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        probe = subprocess.run(
+            [sys.executable, "-c", HUNG_REDIS_PROBE, json.dumps(config), str(tmp_path), company.host,
+             company.owner_email],
+            check=False, capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    finally:
+        silent.close()
+        for connection in held:
+            connection.close()
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    (first, first_seconds), (second, second_seconds) = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert held, "the probe never reached the silent Redis"
+    assert first == 401 and second == 429, probe.stdout
+    assert first_seconds < 3 and second_seconds < 3, probe.stdout

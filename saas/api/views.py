@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 
 from saas.auth import services
 from saas.errors import ServiceError
-from saas.extensions import limiter, signin_limit, signup_limit
+from saas.extensions import limit_password_attempts, limit_signups
 
 from .schemas import (InvitationIn, InvitationOut, MemberOut, MeOut, SignupIn, SignupOut, TokenIn,
                       TokenOut)
@@ -35,9 +35,24 @@ def _validation_error(error: ValidationError):
 
 def _body(schema):
     data = request.get_json(silent=True)
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not _is_text(data):
         return None
     return schema.load(data)
+
+
+def _is_text(value) -> bool:
+    """JSON may carry lone surrogates (\\ud800) that no database can store: refuse them up front."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_is_text(k) and _is_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_text(v) for v in value)
+    return True
 
 
 def json_body(schema_class):
@@ -47,7 +62,8 @@ def json_body(schema_class):
         def wrapper(*args, **kwargs):
             data = _body(schema_class())
             if data is None:
-                return json_error(400, "bad_request", _("Send a JSON object with Content-Type: application/json."))
+                return json_error(400, "bad_request",
+                                  _("Send a JSON object of valid UTF-8 text with Content-Type: application/json."))
             return view(data, *args, **kwargs)
         return wrapper
     return decorator
@@ -83,7 +99,8 @@ def token_required(view):
 
 
 @bp.post("/signup")
-@limiter.limit(signup_limit)
+@limit_signups
+@limit_password_attempts()  # an email that has an account must come with its password
 @json_body(SignupIn)
 def signup(data):
     """Create a company and its owner.
@@ -108,7 +125,7 @@ def signup(data):
 
 @bp.post("/tokens")
 @tenant_host
-@limiter.limit(signin_limit)
+@limit_password_attempts()
 @json_body(TokenIn)
 def create_token(data):
     """Exchange email and password for an API token of this company.

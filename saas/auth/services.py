@@ -21,6 +21,7 @@ from tenants.provisioning import create_tenant_schema
 
 from . import tasks
 from .models import ApiToken, Invitation, Membership, Role, User
+from .links import user_id_for_reset
 from .secrets import digest, new_secret
 from .passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 
@@ -229,6 +230,37 @@ def end_all_sessions(user_id: int, tenant_id: int) -> None:
     key = _person_sessions_key(user_id, tenant_id)
     sids = [sid.decode() for sid in connection.smembers(key)]
     connection.delete(key, *(_session_key(sid) for sid in sids))
+
+
+# --- forgotten passwords -------------------------------------------------------------------
+
+def request_password_reset(tenant: TenantRef | None, email: str) -> None:
+    """Mail a reset link when the address has an account (a member's, on a company's host).
+
+    The answer is the same either way, so nobody learns which addresses have accounts.
+    """
+    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None or (tenant is not None and active_membership(user.id, tenant.id) is None):
+        return
+    enqueue_after_commit(tasks.send_password_reset, user.id, str(get_locale() or "en"))
+    db.session.commit()
+
+
+def reset_password(token: str, password: str) -> User:
+    """Set a new password from a mailed link; every session and API token of the person ends."""
+    user_id = user_id_for_reset(token, lambda uid: db.session.scalar(
+        select(User.password_hash).where(User.id == uid)))
+    if user_id is None:
+        raise Invalid(_l("This link has expired or was already used. Ask for a new one."), code="expired")
+    check_password(password)
+    user = db.session.get(User, user_id)
+    user.password_hash = hash_password(password)
+    db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+    db.session.commit()
+    for membership in user.memberships:  # whoever knew the old password is out everywhere
+        end_all_sessions(user.id, membership.tenant_id)
+    return user
 
 
 # --- API tokens ----------------------------------------------------------------------------

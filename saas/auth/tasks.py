@@ -3,12 +3,13 @@ from flask import current_app, render_template
 from flask_babel import force_locale, gettext as _
 
 from saas import mail
-from saas.tenancy import tenant_url
+from saas.tenancy import public_url, tenant_url
 from tenants.db import db
 from tenants.provisioning import fill_pool
 from tenants.scope import current_tenant
 
 from .models import Invitation, User
+from .links import password_reset_token
 from .secrets import new_secret
 
 
@@ -41,4 +42,19 @@ def send_invitation(invitation_id: int, locale: str = "en") -> bool:
         )
         subject = _("%(company)s invites you to DealDocs", company=tenant.name)
     mail.send(mail.build_message(invitation.email, subject, body))
+    return True
+
+
+def send_password_reset(user_id: int, locale: str = "en") -> bool:
+    """Mail a password reset link (made here: the queue holds only the id)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        return False
+    tenant = current_tenant()
+    path = f"/reset/{password_reset_token(user)}"
+    with force_locale(locale):
+        body = render_template("auth/password_reset_email.txt", name=user.name,
+                               link=tenant_url(tenant.slug, path) if tenant else public_url(path))
+        subject = _("Reset your DealDocs password")
+    mail.send(mail.build_message(user.email, subject, body))
     return True

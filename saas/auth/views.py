@@ -6,11 +6,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from saas.errors import Forbidden, NotFound, ServiceError
-from saas.extensions import limiter, signin_limit, signup_limit
+from saas.extensions import limit_password_attempts, limit_signups
 from saas.tenancy import find_tenant, public_url, tenant_url
 
 from . import services
-from .forms import (AcceptInviteForm, ActionForm, FindCompanyForm, InviteForm, ProfileForm, RoleForm,
+from .forms import (AcceptInviteForm, ActionForm, FindCompanyForm, ForgotPasswordForm, InviteForm, ProfileForm,
+                    ResetPasswordForm, RoleForm,
                     SigninForm, SignupForm)
 from .session import current_membership, public_site_only, sign_in, sign_out, tenant_required
 
@@ -51,7 +52,8 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/signup", methods=["GET", "POST"])
 @public_site_only
-@limiter.limit(signup_limit, methods=["POST"])
+@limit_signups
+@limit_password_attempts()  # an email that has an account must come with its password
 def signup():
     form = SignupForm()
     if form.validate_on_submit():
@@ -79,11 +81,42 @@ def find_company():
     return render_template("auth/find.html", form=form)
 
 
+# --- either host: forgotten passwords ------------------------------------------------------
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@limit_password_attempts()  # also keeps anyone from flooding a mailbox with links
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(g.tenant, form.email.data)
+        return render_template("auth/forgot.html", form=form, sent=form.email.data)
+    return render_template("auth/forgot.html", form=form, sent=None)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@limit_password_attempts(lambda: None)
+def reset_password(token: str):
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = services.reset_password(token, form.password.data)
+        except ServiceError as error:
+            show_error(form, error)
+            return render_template("auth/reset.html", form=form), error.status
+        if g.tenant is not None and services.active_membership(user.id, g.tenant.id):
+            sign_in(user)
+            flash(_("Your new password is saved."), "success")
+            return redirect(url_for("web.index"))
+        flash(_("Your new password is saved. Sign in to your company."), "success")
+        return redirect(url_for("auth.find_company"))
+    return render_template("auth/reset.html", form=form), 422 if form.errors else 200
+
+
 # --- a company's host ----------------------------------------------------------------------
 
 @bp.route("/signin", methods=["GET", "POST"])
 @tenant_required
-@limiter.limit(signin_limit, methods=["POST"])
+@limit_password_attempts()
 def signin():
     form = SigninForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
@@ -128,8 +161,19 @@ def switch(slug: str):
     return _handoff_redirect(current_user, target)
 
 
+def _invitation_email() -> str | None:
+    """The account an invitation link is for: accepting it as an existing person checks that
+    account's password, so the attempt counts against it as a sign-in would."""
+    try:
+        invitation, _user = services.open_invitation(g.tenant, (request.view_args or {}).get("token", ""))
+    except ServiceError:
+        return None  # no valid invitation: the view refuses before any password is checked
+    return invitation.email
+
+
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 @tenant_required
+@limit_password_attempts(_invitation_email)
 def accept_invite(token: str):
     try:
         invitation, existing_user = services.open_invitation(g.tenant, token)

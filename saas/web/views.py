@@ -68,6 +68,6 @@ def _error_message(error: HTTPException) -> str:
         403: _("You do not have access to this page."),
         404: _("There is nothing at this address. Check the link, or the company's address."),
         405: _("This address does not accept that kind of request."),
-        429: _("Too many attempts. Wait a minute and try again."),
+        429: _("Too many attempts. Wait a while and try again."),
     }
     return by_status.get(error.code, _("Something went wrong on our side. Please try again."))
