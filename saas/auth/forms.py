@@ -2,15 +2,19 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from .models import Role
 
-LANGUAGE_CHOICES = [("", _l("Browser language")), ("en", "English"), ("ru", "Русский")]
+# Language names stay in their own language, as people look for them.
+LANGUAGE_CHOICES = [SelectChoice("", _l("Browser language")), SelectChoice("en", "English"),
+                    SelectChoice("ru", "Русский")]
 
 
 def role_choices():
-    return [(Role.MEMBER, _l("Member")), (Role.ADMIN, _l("Administrator")), (Role.OWNER, _l("Owner"))]
+    return [SelectChoice(Role.MEMBER, _l("Member")), SelectChoice(Role.ADMIN, _l("Administrator")),
+            SelectChoice(Role.OWNER, _l("Owner"))]
 
 
 class SignupForm(FlaskForm):
