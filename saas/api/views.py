@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 
 from saas.auth import services
 from saas.errors import ServiceError
-from saas.extensions import limit_password_attempts, limit_signups
+from saas.auth.limits import limit_password_attempts, limit_signups
 
 from .schemas import (InvitationIn, InvitationOut, MemberOut, MeOut, SignupIn, SignupOut, TokenIn,
                       TokenOut)

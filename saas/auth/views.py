@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from saas.errors import Forbidden, NotFound, ServiceError
-from saas.extensions import limit_password_attempts, limit_signups
+from saas.auth.limits import limit_password_attempts, limit_signups
 from saas.tenancy import find_tenant, tenant_url
 
 from . import services
