@@ -237,7 +237,11 @@ def _say(message: str) -> None:
 def _serve_http(app, host, port):
     from waitress import create_server
 
-    server = create_server(app, host=host, port=port, threads=8, ident="DealDocs")
+    try:
+        server = create_server(app, host=host, port=port, threads=8, ident="DealDocs")
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port} ({error.strerror}). "
+                                   "Is DealDocs already running? Choose another port with --port.")
     click.echo(click.style(f"\n  DealDocs is running: open http://{app.config['SERVER_NAME']}/\n", bold=True)
                + "  Press Ctrl-C to stop.\n")
     try:

@@ -304,3 +304,23 @@ time.sleep(120)
     assert worker.returncode == -signal.SIGKILL
     assert not _alive(child)
     assert took < 4
+
+
+def test_a_busy_port_is_explained_and_nothing_is_left(tmp_path):
+    import socket
+
+    instance = tmp_path / "instance"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL")}
+        result = subprocess.run([sys.executable, "-m", "saas.cli", "serve", "--port", str(port),
+                                 "--instance", str(instance)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    assert "Stopped." in result.stdout
+    time.sleep(0.5)
+    still = [p.pid for p in psutil.process_iter(["cmdline", "cwd"])
+             if str(instance) in " ".join(p.info["cmdline"] or []) + " " + (p.info["cwd"] or "")]
+    assert still == []  # redis-server shows the instance only in its working directory
