@@ -231,3 +231,12 @@ def server_settings(app) -> dict:
 
 def temp_dir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix=f"dealdocs-bench-{RUN_ID}-")
+
+
+def finish(figures: dict, run_started: float) -> None:
+    """Print the figures last, as one JSON line (with the run's wall time)."""
+    import json
+
+    figures["elapsed_s"] = rnd(time.perf_counter() - run_started, 1)
+    log(f"done in {figures['elapsed_s']} s")
+    print(json.dumps(figures), flush=True)

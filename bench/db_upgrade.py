@@ -45,7 +45,6 @@ baseline_add_column_s   bare PostgreSQL: one psycopg connection, autocommit, one
 baseline_add_column_with_version_s  extra: the same, but each schema in its own transaction
                         with an UPDATE of its alembic_version row too (what a migration writes).
 """
-import json
 import os
 import shutil
 import subprocess
@@ -278,9 +277,7 @@ def main() -> None:
             c.cleanup_redis(app)
             with app.app_context():
                 db.engine.dispose()
-    figures["elapsed_s"] = c.rnd(time.perf_counter() - run_started, 1)
-    c.log(f"done in {figures['elapsed_s']} s")
-    print(json.dumps(figures), flush=True)
+    c.finish(figures, run_started)
 
 
 if __name__ == "__main__":

@@ -323,9 +323,7 @@ def main() -> None:
             c.cleanup_redis(app)
             with app.app_context():
                 db.engine.dispose()
-    figures["elapsed_s"] = c.rnd(time.perf_counter() - run_started, 1)
-    c.log(f"done in {figures['elapsed_s']} s")
-    print(json.dumps(figures), flush=True)
+    c.finish(figures, run_started)
 
 
 if __name__ == "__main__":

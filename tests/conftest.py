@@ -229,6 +229,21 @@ def limited_app(make_app):
         db.engine.dispose()
 
 
+@pytest.fixture
+def tuned_app(make_app):
+    """tuned_app(**config) → an app with generous rate limits but these settings, disposed afterwards."""
+    made = []
+
+    def factory(**overrides):
+        made.append(make_app(**{"SIGNIN_RATE_LIMIT": "1000 per minute", "SIGNIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
+                                "SIGNUP_RATE_LIMIT": "1000 per minute", **overrides}))
+        return made[-1]
+    yield factory
+    for app in made:
+        with app.app_context():
+            db.engine.dispose()
+
+
 def from_fresh_address(app, host) -> "HostClient":
     """A client with its own remote address, so rate-limit counters never mix between tests."""
     client = client_for(app, host)

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from .conftest import PASSWORD, SERVER_NAME, api_token, client_for, from_fresh_address, sign_in, unique_slug
-from .test_auth import dispose, fresh_ip, sql, tenant_row, tenant_schemas, user_count
+from .test_auth import fresh_ip, sql, tenant_row, tenant_schemas, user_count
 
 
 def public(app):
@@ -228,22 +228,8 @@ def test_api_signup_is_rate_limited(limited_app):
     assert tenant_row(limited_app, body["slug"]) is None
 
 
-@pytest.fixture
-def api_app(make_app):
-    """api_app(**config) → an app with generous rate limits but these settings, disposed afterwards."""
-    made = []
-
-    def factory(**overrides):
-        made.append(make_app(**{"SIGNIN_RATE_LIMIT": "1000 per minute", "SIGNIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
-                                "SIGNUP_RATE_LIMIT": "1000 per minute", **overrides}))
-        return made[-1]
-    yield factory
-    for app in made:
-        dispose(app)
-
-
-def test_api_token_guesses_at_one_account_from_many_addresses_are_capped(api_app, make_tenant):
-    limited = api_app(SIGNIN_ACCOUNT_RATE_LIMIT="3 per minute")
+def test_api_token_guesses_at_one_account_from_many_addresses_are_capped(tuned_app, make_tenant):
+    limited = tuned_app(SIGNIN_ACCOUNT_RATE_LIMIT="3 per minute")
     company, other = make_tenant(), make_tenant()
     for email in (company.owner_email, company.owner_email.upper(), f" {company.owner_email} "):
         client = from_fresh_address(limited, company.host)
@@ -266,8 +252,8 @@ def test_api_token_guesses_at_one_account_from_many_addresses_are_capped(api_app
                                                      "password": other.password}).status_code == 201
 
 
-def test_api_tokens_and_api_signup_spend_one_budget_per_address(api_app, make_tenant):
-    limited = api_app(SIGNIN_RATE_LIMIT="2 per minute")
+def test_api_tokens_and_api_signup_spend_one_budget_per_address(tuned_app, make_tenant):
+    limited = tuned_app(SIGNIN_RATE_LIMIT="2 per minute")
     company = make_tenant()
     address = fresh_ip()
     tokens, public_site = client_for(limited, company), client_for(limited, SERVER_NAME)

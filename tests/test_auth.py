@@ -509,20 +509,6 @@ def dispose(app) -> None:
         db.engine.dispose()
 
 
-@pytest.fixture
-def tuned_app(make_app):
-    """tuned_app(**config) → an app with these settings (rate limits, proxies), disposed afterwards."""
-    made = []
-
-    def factory(**overrides):
-        made.append(make_app(**{"SIGNIN_RATE_LIMIT": "1000 per minute", "SIGNIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
-                                "SIGNUP_RATE_LIMIT": "1000 per minute", **overrides}))
-        return made[-1]
-    yield factory
-    for app in made:
-        dispose(app)
-
-
 def invitation_path(app, company, address: str, outbox, run_jobs) -> str:
     """The path of a real invitation link to `company` for `address` (sent by the API, mailed by a job)."""
     from .conftest import api_token
