@@ -614,3 +614,20 @@ def test_an_api_token_records_when_it_was_last_used(app, make_tenant):
     assert first is not None
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert sql(app, "SELECT last_used_at FROM public.api_tokens WHERE user_id = :u", u=company.owner_id) == [(first,)]
+
+
+def test_the_people_page_tells_a_sent_invitation_from_one_not_sent(make_app, make_tenant, tmp_path):
+    """Mail that cannot go out (SMTP down) leaves the invitation visibly unsent, not silently lost."""
+    from saas.jobs import TenantSimpleWorker, make_worker
+
+    from .conftest import free_port
+
+    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{free_port()}", QUEUE_NAME=f"dealdocs-test-smtp-{uuid.uuid4().hex[:8]}")
+    company = make_tenant()
+    owner = sign_in(app, company)
+    address = new_email()
+    web_invite(owner, address)
+    make_worker(app, TenantSimpleWorker).work(burst=True)  # the send fails: nothing listens there
+    page = owner.get("/people").get_data(as_text=True)
+    assert address in page and "not sent yet" in page
+    assert sql(app, "SELECT sent_at FROM public.invitations WHERE email = :e", e=address) == [(None,)]

@@ -6,6 +6,7 @@ from saas import mail
 from saas.tenancy import public_url, tenant_url
 from tenants.db import db
 from tenants.provisioning import fill_pool
+from tenants.models import utcnow
 from tenants.scope import current_tenant
 
 from .models import Invitation, User
@@ -42,6 +43,8 @@ def send_invitation(invitation_id: int, locale: str = "en") -> bool:
         )
         subject = _("%(company)s invites you to DealDocs", company=tenant.name)
     mail.send(mail.build_message(invitation.email, subject, body))
+    invitation.sent_at = utcnow()  # what the people page shows: sent, or not (yet)
+    db.session.commit()
     return True
 
 
