@@ -282,7 +282,7 @@ def _stop_process(process: subprocess.Popen, warm: float = 4, cold: float = 5) -
     The worker is reaped only at the end, so its pid (= the group's and the session's id) cannot
     be reused by another process meanwhile.
     """
-    from saas.runtime.embedded import _terminate
+    from saas.runtime.embedded import terminate_processes
 
     for signum, timeout in ((signal.SIGTERM, warm), (signal.SIGTERM, cold), (signal.SIGKILL, 2)):
         if _exited(process):
@@ -294,7 +294,7 @@ def _stop_process(process: subprocess.Popen, warm: float = 4, cold: float = 5) -
                 os.kill(process.pid, signum)  # (not process.send_signal: it reaps)
         if _exited(process, timeout):
             break
-    _terminate(_session(process.pid), timeout=2)
+    terminate_processes(_session(process.pid), timeout=2)
     with suppress(subprocess.TimeoutExpired):
         process.wait(2)
 

