@@ -502,6 +502,14 @@ def fresh_ip() -> str:
     return f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
 
 
+def forwarded_client(app, host: str, remote_address: str, forwarded_for: str):
+    """A client connecting from `remote_address` with an X-Forwarded-For header."""
+    client = client_for(app, host)
+    client.environ_base["REMOTE_ADDR"] = remote_address
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return client
+
+
 def dispose(app) -> None:
     from tenants.db import db
 
@@ -692,10 +700,7 @@ def test_behind_a_proxy_each_forwarded_address_has_its_own_budget(tuned_app, mak
     first, second = fresh_ip(), fresh_ip()
 
     def via_proxy(forwarded_for: str):
-        client = client_for(proxied, company.host)
-        client.environ_base["REMOTE_ADDR"] = proxy
-        client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
-        return client
+        return forwarded_client(proxied, company.host, proxy, forwarded_for)
 
     for _ in range(2):
         assert sign_in_form(via_proxy(first), company.owner_email, "wrong password!").status_code == 401
@@ -712,10 +717,7 @@ def test_without_proxy_fix_x_forwarded_for_is_ignored(tuned_app, make_tenant):
     address = fresh_ip()
 
     def claiming(forwarded_for: str):
-        client = client_for(direct, company.host)
-        client.environ_base["REMOTE_ADDR"] = address
-        client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
-        return client
+        return forwarded_client(direct, company.host, address, forwarded_for)
 
     for _ in range(2):
         assert sign_in_form(claiming(fresh_ip()), company.owner_email, "wrong password!").status_code == 401

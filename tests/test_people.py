@@ -115,6 +115,14 @@ def accept(client, path: str, **fields):
     return client.post(path, data={"csrf_token": token, **fields})
 
 
+def invite_someone(app, company: Company, outbox, run_jobs) -> tuple[str, str]:
+    """The owner invites a fresh address and the mail job runs: (address, link)."""
+    address = new_email()
+    web_invite(sign_in(app, company), address)
+    run_jobs()
+    return address, invitation_link(outbox, address)
+
+
 def new_email() -> str:
     return f"new-{uuid.uuid4().hex[:10]}@example.com"
 
@@ -157,10 +165,7 @@ def test_owner_invites_by_web_form_and_a_new_person_joins(app, make_tenant, outb
 
 def test_an_invitation_link_cannot_be_reused(app, make_tenant, outbox, run_jobs):
     company = make_tenant()
-    address = new_email()
-    web_invite(sign_in(app, company), address)
-    run_jobs()
-    link = invitation_link(outbox, address)
+    address, link = invite_someone(app, company, outbox, run_jobs)
     first, path = follow(app, link)
     assert accept(first, path, name="First", password=PASSWORD).status_code == 302
     before = memberships_of_tenant(app, company)
@@ -178,10 +183,8 @@ def test_an_invitation_link_cannot_be_reused(app, make_tenant, outbox, run_jobs)
 
 def test_a_new_person_must_give_a_name_and_a_long_enough_password(app, make_tenant, outbox, run_jobs):
     company = make_tenant()
-    address = new_email()
-    web_invite(sign_in(app, company), address)
-    run_jobs()
-    client, path = follow(app, invitation_link(outbox, address))
+    address, link = invite_someone(app, company, outbox, run_jobs)
+    client, path = follow(app, link)
 
     short = accept(client, path, name="Short", password="short")
     assert short.status_code == 200 and any("at least 8 characters" in m for m in messages(short))
@@ -193,10 +196,8 @@ def test_a_new_person_must_give_a_name_and_a_long_enough_password(app, make_tena
 
 def test_an_expired_invitation_does_nothing(app, make_tenant, outbox, run_jobs):
     company = make_tenant()
-    address = new_email()
-    web_invite(sign_in(app, company), address)
-    run_jobs()
-    client, path = follow(app, invitation_link(outbox, address))
+    address, link = invite_someone(app, company, outbox, run_jobs)
+    client, path = follow(app, link)
     from tenants.db import db
     from sqlalchemy import text
     with app.app_context(), db.engine.begin() as connection:
@@ -580,10 +581,8 @@ def test_two_simultaneous_accepts_of_one_invitation_make_one_member(app, make_te
     from tenants.registry import lookup_tenant
 
     company = make_tenant()
-    address = new_email()
-    web_invite(sign_in(app, company), address)
-    run_jobs()
-    token = invitation_link(outbox, address).rsplit("/", 1)[1]
+    address, link = invite_someone(app, company, outbox, run_jobs)
+    token = link.rsplit("/", 1)[1]
     outcomes = []
 
     def accept():

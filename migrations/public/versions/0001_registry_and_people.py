@@ -28,6 +28,9 @@ def upgrade() -> None:
         sa.Column("plan", sa.String(30), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("created_at", TS, nullable=False),
+        # The tenant tree revision of its schema, written in the same transaction as the
+        # schema's own alembic_version: "which tenants are behind" is one query.
+        sa.Column("schema_revision", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_tenants"),
         sa.UniqueConstraint("uuid", name="uq_tenants_uuid"),
         sa.UniqueConstraint("slug", name="uq_tenants_slug"),
@@ -84,13 +87,15 @@ def upgrade() -> None:
                 sa.Column("invited_by", sa.BigInteger, nullable=True),
                 sa.Column("expires_at", TS, nullable=False),
                 sa.Column("accepted_at", TS, nullable=True),
+                sa.Column("sent_at", TS, nullable=True),
                 sa.ForeignKeyConstraint(["invited_by"], ["public.users.id"], ondelete="SET NULL", name="fk_invitations_invited_by_users"),
             ]
         )
         op.create_table(
             table,
             sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
-            sa.Column("token_hash", sa.String(64), nullable=False),
+            # An invitation's secret is made by its mail job: no digest until then.
+            sa.Column("token_hash", sa.String(64), nullable=table == "invitations"),
             sa.Column("tenant_id", sa.BigInteger, nullable=False),
             sa.Column("created_at", TS, nullable=False),
             *extra,
