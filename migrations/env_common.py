@@ -16,5 +16,11 @@ def run(metadata, schema: str) -> None:
             target_metadata=metadata,
             version_table_schema=schema,
             include_schemas=False,
+            include_object=_not_version_table,
         )
         context.run_migrations()
+
+
+def _not_version_table(obj, name, type_, reflected, compare_to) -> bool:
+    # The version table is alembic's own: autogenerate must not offer to drop it.
+    return not (type_ == "table" and name == "alembic_version")

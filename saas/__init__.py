@@ -40,10 +40,15 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     from .auth.views import bp as auth_bp
     from .health import bp as health_bp
     from .web.views import bp as web_bp, register_error_pages
+    from .crm.admin_views import bp as crm_admin_bp
+    from .crm.api import bp as crm_api_bp
+    from .crm.import_views import bp as crm_import_bp
+    from .crm.views import bp as crm_bp
 
-    for blueprint in (health_bp, web_bp, auth_bp, api_bp):
+    for blueprint in (health_bp, web_bp, auth_bp, api_bp, crm_bp, crm_admin_bp, crm_import_bp, crm_api_bp):
         app.register_blueprint(blueprint)
-    csrf.exempt(api_bp)  # the API authenticates by bearer token only, never by cookie
+    for blueprint in (api_bp, crm_api_bp):
+        csrf.exempt(blueprint)  # the API authenticates by bearer token only, never by cookie
     register_error_pages(app)
     from .web.views import template_globals
 

@@ -11,6 +11,11 @@ class ServiceError(Exception):
         self.code = code or self.code
         self.field = field
 
+    @property
+    def fields(self) -> dict | None:
+        """{field: [message]} for the API's 422s and forms' inline errors."""
+        return {self.field: [str(self.message)]} if self.field else None
+
 
 class Invalid(ServiceError):
     status, code = 422, "invalid"

@@ -2,3 +2,4 @@
 from tenants.models import PooledSchema, Tenant  # noqa: F401
 from saas.auth.models import ApiToken, Invitation, Membership, User  # noqa: F401
 from saas.settings.models import CompanySetting  # noqa: F401
+from saas.crm.models import *  # noqa: F401,F403

@@ -24,8 +24,7 @@ def json_error(status: int, code: str, message, fields: dict | None = None):
 
 @bp.errorhandler(ServiceError)
 def _service_error(error: ServiceError):
-    return json_error(error.status, error.code, error.message,
-                      {error.field: [str(error.message)]} if error.field else None)
+    return json_error(error.status, error.code, error.message, error.fields)
 
 
 @bp.errorhandler(ValidationError)

@@ -1,0 +1,4 @@
+"""CRM pages: lists, cards, forms, the stage bar, the deal board and lead conversion."""
+from flask import Blueprint
+
+bp = Blueprint("crm", __name__)
