@@ -8,9 +8,13 @@ from sqlalchemy import text
 
 from saas.blobs import blob_store
 from saas.cli import cli
-from tenants.db import db
+from migrations import TENANT
+from tenants.db import TenantModel, db
+from tenants.migrate import head_revision
 
 from .conftest import PASSWORD, client_for, unique_slug
+
+HEAD = head_revision(TENANT)
 
 
 @pytest.fixture
@@ -32,7 +36,8 @@ def _sql(app, statement: str, **params):
 
 def _reset_to_base(app, tenant_id: int) -> None:
     """Put a tenant schema back before its first migration (as if it predated it)."""
-    _sql(app, f"DROP TABLE t_{tenant_id}.settings; DELETE FROM t_{tenant_id}.alembic_version;"
+    tables = ", ".join(f"t_{tenant_id}.{table.name}" for table in TenantModel.metadata.sorted_tables)
+    _sql(app, f"DROP TABLE {tables} CASCADE; DELETE FROM t_{tenant_id}.alembic_version;"
               f" UPDATE public.tenants SET schema_revision = NULL WHERE id = {tenant_id}")
 
 
@@ -47,11 +52,11 @@ def test_db_upgrade_reports_failures_without_stopping_others_and_resumes(app, ma
     assert result.exit_code == 1, result.output
     assert f"FAILED t_{broken.id}" in result.output and "already exists" in result.output
     assert "1 upgraded, 1 failed" in result.output
-    assert _sql(app, f"SELECT version_num FROM t_{healthy.id}.alembic_version") == [("t0001",)]
+    assert _sql(app, f"SELECT version_num FROM t_{healthy.id}.alembic_version") == [(HEAD,)]
     assert _sql(app, f"SELECT version_num FROM t_{broken.id}.alembic_version") == []
     # The registry says the same as each schema's own version table.
     assert _sql(app, "SELECT id, schema_revision FROM public.tenants WHERE id IN (:a, :b) ORDER BY id",
-                a=healthy.id, b=broken.id) == sorted([(healthy.id, "t0001"), (broken.id, None)])
+                a=healthy.id, b=broken.id) == sorted([(healthy.id, HEAD), (broken.id, None)])
     # The failed tenant's transaction rolled back whole: the squatter is untouched.
     assert _sql(app, f"SELECT column_name FROM information_schema.columns WHERE table_schema = 't_{broken.id}'"
                      " AND table_name = 'settings'") == [("squatter",)]
@@ -60,12 +65,12 @@ def test_db_upgrade_reports_failures_without_stopping_others_and_resumes(app, ma
     result = run_cli("db", "upgrade")
     assert result.exit_code == 0, result.output
     assert "1 upgraded, 0 failed" in result.output  # resumed: only the one left behind
-    assert _sql(app, f"SELECT version_num FROM t_{broken.id}.alembic_version") == [("t0001",)]
+    assert _sql(app, f"SELECT version_num FROM t_{broken.id}.alembic_version") == [(HEAD,)]
 
     result = run_cli("db", "upgrade")
     assert result.exit_code == 0 and "Nothing to upgrade" in result.output
-    assert _sql(app, "SELECT count(*) FROM public.tenants WHERE schema_revision IS DISTINCT FROM 't0001'"
-                ) == [(0,)]
+    assert _sql(app, "SELECT count(*) FROM public.tenants WHERE schema_revision IS DISTINCT FROM :head",
+                head=HEAD) == [(0,)]
 
 
 def test_tenants_create_list_suspend_activate(app, run_cli):
