@@ -1,4 +1,4 @@
 """CRM settings pages (owner and administrators): pipelines, fields, lists, access, departments."""
 from flask import Blueprint
 
-bp = Blueprint("crm_admin", __name__, url_prefix="/settings")
+bp = Blueprint("crm_admin", __name__)
