@@ -165,6 +165,15 @@ def tenants_pool(size):
     click.echo(f"Built {built} schema(s).")
 
 
+@tenants.command("purge-bin")
+@with_appcontext
+def tenants_purge_bin():
+    """Empty what has been in any company's recycle bin for over 30 days (run it daily, e.g. from cron)."""
+    from .maintenance import purge_recycle_bins
+
+    click.echo(f"Purged {purge_recycle_bins(echo=click.echo)} record(s).")
+
+
 # --- worker and serve ----------------------------------------------------------------------
 
 @cli.command("worker")

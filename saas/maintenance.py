@@ -95,3 +95,21 @@ def drop_tenant(tenant: TenantRef) -> int:
         drop_tenant_schema(connection, tenant.id)
         connection.execute(text("DELETE FROM public.tenants WHERE id = :id"), {"id": tenant.id})
     return deleted
+
+
+def purge_recycle_bins(echo=print) -> int:
+    """Remove for good what any tenant deleted more than 30 days ago; returns the count."""
+    from saas.crm.services import purge_expired
+    from tenants.scope import tenant_scope
+
+    tenants = [TenantRef.of(t) for t in db.session.scalars(select(Tenant).order_by(Tenant.id))]
+    db.session.commit()  # the scope may only change outside a transaction
+    purged = 0
+    for tenant in tqdm(tenants, desc="recycle bins", unit="tenant", disable=len(tenants) < 20):
+        with tenant_scope(tenant):
+            count = purge_expired()
+            db.session.commit()
+        if count:
+            echo(f"{tenant.slug}: {count} record(s) purged.")
+        purged += count
+    return purged
