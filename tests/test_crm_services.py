@@ -429,3 +429,18 @@ def test_one_company_can_never_reach_anothers_records_fields_or_settings(app, ma
     with acting_as(app, b) as owner_b:
         assert services.get(Entity.DEAL, b_deal_id, owner_b).title == "B's deal"
         assert services.get(Entity.LEAD, b_lead_id, owner_b).status == LeadStatus.OPEN
+
+
+def test_a_refused_change_leaves_nothing_behind_for_a_later_commit(app, make_tenant):
+    company = make_tenant()
+    with acting_as(app, company) as owner:
+        firm = services.create(Entity.COMPANY, {"name": "Kept"}, owner)
+        with pytest.raises(FieldErrors):
+            services.update(Entity.COMPANY, firm.id, {"name": "Half", "phones": "12"}, owner)
+        with pytest.raises(FieldErrors):
+            services.merge_into(Entity.COMPANY, firm.id, {"tin": "7707083893", "emails": "bad"}, owner)
+        firm_id = firm.id
+    with acting_as(app, company):
+        kept = db.session.get(Company, firm_id)
+        assert (kept.name, kept.tin) == ("Kept", None)
+        assert [e.action for e in audit.timeline(Entity.COMPANY, firm_id)] == ["create"]

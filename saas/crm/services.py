@@ -6,6 +6,7 @@ only call these functions. `data` arguments are plain dicts of field name → va
 or JSON carries it (`"custom": {key: value}` for custom fields); values are coerced here.
 """
 from dataclasses import dataclass, field as dataclass_field
+from functools import wraps
 from datetime import timedelta
 from decimal import Decimal
 
@@ -219,6 +220,16 @@ def related_refs(entity: str, record) -> tuple[str, ...]:
 
 # --- writing records -----------------------------------------------------------------------
 
+def atomic(operation):
+    """Run in a savepoint: a refused change leaves nothing half-applied in the session, so a
+    caller that goes on (an import's next row) never commits part of it."""
+    @wraps(operation)
+    def wrapper(*args, **kwargs):
+        with db.session.begin_nested():
+            return operation(*args, **kwargs)
+    return wrapper
+
+
 class _Values:
     """Coerces a data dict field by field, collecting every problem rather than stopping at one."""
 
@@ -285,7 +296,7 @@ def _apply(entity: str, record, data: dict, actor: Membership, *, creating: bool
     checker = _Values(entity, actor)
     links = {}
     for spec in STANDARD[entity]:
-        if spec.name not in data:
+        if spec.name not in data or spec.kind in (Kind.PIPELINE, Kind.STAGE):  # deals place themselves
             continue
         value = checker.standard(spec, data[spec.name])
         if value is _INVALID:
@@ -326,24 +337,8 @@ def _apply(entity: str, record, data: dict, actor: Membership, *, creating: bool
 
 def _apply_deal(deal: Deal, data: dict, checker: _Values, *, creating: bool) -> None:
     """Pipeline and stage go together; line items, when given, make the amount."""
-    if "stage_id" in data or "pipeline_id" in data or creating:
-        stage = db.session.get(Stage, deal.stage_id) if deal.stage_id else None
-        if "pipeline_id" in data and deal.pipeline_id and (stage is None or stage.pipeline_id != deal.pipeline_id):
-            stage = None if "stage_id" not in data else stage
-        chosen = db.session.get(Pipeline, deal.pipeline_id) if deal.pipeline_id else None
-        if stage is not None and stage.pipeline.entity != Entity.DEAL:
-            checker.fail("stage_id", _l("Choose a stage of a deal pipeline."))
-        elif stage is not None:
-            if chosen is not None and "pipeline_id" in data and chosen.id != stage.pipeline_id:
-                checker.fail("stage_id", _l("This stage belongs to another pipeline."))
-            deal.pipeline_id = stage.pipeline_id
-        elif chosen is not None and chosen.entity == Entity.DEAL:
-            deal.stage_id = first_stage(chosen).id
-        elif chosen is not None:
-            checker.fail("pipeline_id", _l("No such pipeline."))
-        else:
-            default = pipelines(Entity.DEAL)[0]
-            deal.pipeline_id, deal.stage_id = default.id, first_stage(default).id
+    if creating or not _is_empty(data.get("stage_id")) or not _is_empty(data.get("pipeline_id")):
+        _place_deal(deal, data, checker)
     if "line_items" in data:
         items = _line_items(data["line_items"], checker)
         if items is not None:
@@ -352,6 +347,33 @@ def _apply_deal(deal: Deal, data: dict, checker: _Values, *, creating: bool) -> 
                 deal.amount = deal_totals(items)["total"]
     if deal.amount is None:
         deal.amount = Decimal("0.00")
+
+
+def _place_deal(deal: Deal, data: dict, checker: _Values) -> None:
+    """A stage decides its pipeline; a pipeline alone means its first stage; neither, the first pipeline."""
+    stage = chosen = None
+    try:
+        if not _is_empty(data.get("stage_id")):
+            stage = db.session.get(Stage, coerce(Kind.STAGE, data["stage_id"]))
+            if stage is None or stage.pipeline.entity != Entity.DEAL:
+                raise BadValue(_l("Choose a stage of a deal pipeline."))
+    except BadValue as problem:
+        return checker.fail("stage_id", problem)
+    try:
+        if not _is_empty(data.get("pipeline_id")):
+            chosen = db.session.get(Pipeline, coerce(Kind.PIPELINE, data["pipeline_id"]))
+            if chosen is None or chosen.entity != Entity.DEAL:
+                raise BadValue(_l("No such pipeline."))
+    except BadValue as problem:
+        return checker.fail("pipeline_id", problem)
+    if stage is not None and chosen is not None and chosen.id != stage.pipeline_id:
+        return checker.fail("stage_id", _l("This stage belongs to another pipeline."))
+    if stage is None and chosen is not None and chosen.id == deal.pipeline_id:
+        return  # the same pipeline again: the deal stays on its stage
+    if stage is None:
+        chosen = chosen or pipelines(Entity.DEAL)[0]
+        stage = first_stage(chosen)
+    deal.pipeline_id, deal.stage_id = stage.pipeline_id, stage.id
 
 
 def _line_items(raw, checker: _Values) -> list[DealItem] | None:
@@ -409,6 +431,7 @@ def _store_links(entity: str, record, links: dict) -> None:
         db.session.flush()
 
 
+@atomic
 def create(entity: str, data: dict, actor: Membership, *, note: dict | None = None):
     """A new record from `data`; FieldErrors names every field that is wrong or missing."""
     record = model_of(entity)()
@@ -423,6 +446,7 @@ def create(entity: str, data: dict, actor: Membership, *, note: dict | None = No
     return record
 
 
+@atomic
 def update(entity: str, record_id: int, data: dict, actor: Membership):
     """Change the fields in `data` (others stay); a stage change is logged as a move."""
     record = get_for_edit(entity, record_id, actor, lock=True)
@@ -452,6 +476,7 @@ def move_deal(deal_id: int, stage_id: int, actor: Membership) -> Deal:
     return update(Entity.DEAL, deal_id, {"stage_id": stage_id}, actor)
 
 
+@atomic
 def move_lead(lead_id: int, stage_id: int, actor: Membership, *, junk_reason: str | None = None) -> Lead:
     """Along the lead's stage bar; the junk stage needs a reason, the qualified one a conversion."""
     lead = get_for_edit(Entity.LEAD, lead_id, actor, lock=True)
@@ -476,6 +501,7 @@ def move_lead(lead_id: int, stage_id: int, actor: Membership, *, junk_reason: st
 
 # --- recycle bin ---------------------------------------------------------------------------
 
+@atomic
 def delete_record(entity: str, record_id: int, actor: Membership) -> None:
     """To the recycle bin: hidden everywhere, restorable for RECYCLE_DAYS days."""
     record = get_for_edit(entity, record_id, actor, lock=True)
@@ -503,6 +529,7 @@ def recycle_bin(actor: Membership) -> list[BinEntry]:
     return sorted(entries, key=lambda e: e.record.deleted_at, reverse=True)
 
 
+@atomic
 def restore_record(entity: str, record_id: int, actor: Membership):
     model = model_of(entity)
     record = db.session.get(model, record_id, with_for_update=True)
@@ -555,6 +582,7 @@ def _try(kind: str, raw, region: str):
         return None
 
 
+@atomic
 def merge_into(entity: str, record_id: int, data: dict, actor: Membership):
     """Fill the existing record's empty fields from `data`; phones and emails are added to its own."""
     record = get_for_edit(entity, record_id, actor, lock=True)
