@@ -40,6 +40,12 @@ def _live_index(table: str, *columns: str) -> Index:
     return Index(f"ix_{table}_{'_'.join(columns)}", *columns, postgresql_where=text("deleted_at IS NULL"))
 
 
+def _trigram_index(table: str, column: str) -> Index:
+    """Serves the lists' "contains" search (ILIKE '%…%') without reading every row."""
+    return Index(f"ix_{table}_{column}_trgm", column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"},
+                 postgresql_where=text("deleted_at IS NULL"))
+
+
 def _custom_index(table: str) -> Index:
     # jsonb_path_ops serves `custom @> '{"key": value}'`: equality on any custom field, list items too.
     return Index(f"ix_{table}_custom", "custom", postgresql_using="gin", postgresql_ops={"custom": "jsonb_path_ops"})
@@ -175,6 +181,7 @@ class Company(Record, TenantModel):
     __table_args__ = (
         _live_index("companies", "name"), _live_index("companies", "responsible_id"),
         _live_index("companies", "updated_at"), _live_index("companies", "tin"), _custom_index("companies"),
+        _trigram_index("companies", "name"),
         Index("ix_companies_phones", "phones", postgresql_using="gin"),
         Index("ix_companies_emails", "emails", postgresql_using="gin"),
     )
@@ -200,6 +207,7 @@ class Contact(Record, TenantModel):
     __table_args__ = (
         _live_index("contacts", "last_name", "first_name"), _live_index("contacts", "responsible_id"),
         _live_index("contacts", "updated_at"), _custom_index("contacts"),
+        _trigram_index("contacts", "first_name"), _trigram_index("contacts", "last_name"),
         Index("ix_contacts_phones", "phones", postgresql_using="gin"),
         Index("ix_contacts_emails", "emails", postgresql_using="gin"),
     )
@@ -226,6 +234,7 @@ class Deal(Record, TenantModel):
         _live_index("deals", "stage_id", "id"), _live_index("deals", "pipeline_id", "updated_at"),
         _live_index("deals", "responsible_id"), _live_index("deals", "company_id"),
         _live_index("deals", "updated_at"), _live_index("deals", "close_date"), _custom_index("deals"),
+        _trigram_index("deals", "title"),
     )
 
     id: Mapped[int] = _id()
@@ -264,6 +273,7 @@ class Lead(Record, TenantModel):
     __table_args__ = (
         _live_index("leads", "stage_id", "id"), _live_index("leads", "responsible_id"),
         _live_index("leads", "updated_at"), _custom_index("leads"),
+        _trigram_index("leads", "title"), _trigram_index("leads", "contact_name"), _trigram_index("leads", "company_name"),
     )
 
     id: Mapped[int] = _id()

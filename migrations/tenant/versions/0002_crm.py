@@ -56,6 +56,8 @@ def upgrade() -> None:
     sa.Column('deleted_by', sa.BigInteger(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts'))
     )
+    op.create_index('ix_contacts_first_name_trgm', 'contacts', ['first_name'], unique=False, postgresql_using='gin', postgresql_ops={'first_name': 'gin_trgm_ops'}, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_contacts_last_name_trgm', 'contacts', ['last_name'], unique=False, postgresql_using='gin', postgresql_ops={'last_name': 'gin_trgm_ops'}, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_contacts_custom', 'contacts', ['custom'], unique=False, postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.create_index('ix_contacts_emails', 'contacts', ['emails'], unique=False, postgresql_using='gin')
     op.create_index('ix_contacts_last_name_first_name', 'contacts', ['last_name', 'first_name'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
@@ -145,6 +147,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['source_id'], ['list_items.id'], name=op.f('fk_companies_source_id_list_items'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_companies'))
     )
+    op.create_index('ix_companies_name_trgm', 'companies', ['name'], unique=False, postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'}, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_companies_custom', 'companies', ['custom'], unique=False, postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.create_index('ix_companies_emails', 'companies', ['emails'], unique=False, postgresql_using='gin')
     op.create_index('ix_companies_name', 'companies', ['name'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
@@ -204,6 +207,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_deals_close_date', 'deals', ['close_date'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_deals_company_id', 'deals', ['company_id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_deals_title_trgm', 'deals', ['title'], unique=False, postgresql_using='gin', postgresql_ops={'title': 'gin_trgm_ops'}, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_deals_custom', 'deals', ['custom'], unique=False, postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.create_index('ix_deals_pipeline_id_updated_at', 'deals', ['pipeline_id', 'updated_at'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_deals_responsible_id', 'deals', ['responsible_id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
@@ -265,6 +269,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['stage_id'], ['stages.id'], name=op.f('fk_leads_stage_id_stages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_leads'))
     )
+    op.create_index('ix_leads_title_trgm', 'leads', ['title'], unique=False, postgresql_using='gin', postgresql_ops={'title': 'gin_trgm_ops'}, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_leads_contact_name_trgm', 'leads', ['contact_name'], unique=False, postgresql_using='gin', postgresql_ops={'contact_name': 'gin_trgm_ops'}, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_leads_company_name_trgm', 'leads', ['company_name'], unique=False, postgresql_using='gin', postgresql_ops={'company_name': 'gin_trgm_ops'}, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_leads_custom', 'leads', ['custom'], unique=False, postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.create_index('ix_leads_responsible_id', 'leads', ['responsible_id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_leads_stage_id_id', 'leads', ['stage_id', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
