@@ -206,7 +206,7 @@ def delete_custom_field(actor: Membership, field_id: int) -> None:
     found = _custom_field(field_id)
     model = RECORD_MODELS[found.entity]
     db.session.execute(update(model).where(model.custom.has_key(found.key))
-                       .values(custom=model.custom - found.key).execution_options(synchronize_session=False))
+                       .values(custom=model.custom.op("-")(found.key)).execution_options(synchronize_session=False))
     db.session.delete(found)
 
 
