@@ -22,14 +22,21 @@ def json_error(status: int, code: str, message, fields: dict | None = None):
     return jsonify(body), status
 
 
-@bp.errorhandler(ServiceError)
 def _service_error(error: ServiceError):
     return json_error(error.status, error.code, error.message, error.fields)
 
 
-@bp.errorhandler(ValidationError)
 def _validation_error(error: ValidationError):
     return json_error(422, "invalid", _("Some fields are missing or invalid."), error.messages)
+
+
+def register_error_handlers(blueprint: Blueprint) -> None:
+    """Service and validation errors become JSON errors (every API blueprint answers alike)."""
+    blueprint.register_error_handler(ServiceError, _service_error)
+    blueprint.register_error_handler(ValidationError, _validation_error)
+
+
+register_error_handlers(bp)
 
 
 def _body(schema):

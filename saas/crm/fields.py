@@ -207,9 +207,12 @@ def _unique(values: list) -> list:
 
 def _ids(raw) -> list[int]:
     try:
-        return _unique([int(item) for item in _many(raw)])
+        ids = _unique([int(item) for item in _many(raw)])
     except (TypeError, ValueError):
         raise BadValue(_l("Choose from the list."))
+    if any(not 0 < i < 2 ** 63 for i in ids):  # ids are bigints: anything else names no record
+        raise BadValue(_l("Choose from the list."))
+    return ids
 
 
 def coerce(kind: str, raw, *, region: str = "RU", options: dict | None = None):

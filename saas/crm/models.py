@@ -219,7 +219,8 @@ class Contact(Record, TenantModel):
     phones: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list, server_default="{}")
     emails: Mapped[list[str]] = mapped_column(ARRAY(String(254)), default=list, server_default="{}")
     birthday: Mapped[date | None] = mapped_column(Date)
-    photo: Mapped[bytes | None] = mapped_column(LargeBinary)  # a small JPEG/PNG avatar (≤ 1 MB)
+    # A small JPEG/PNG/WebP avatar (≤ 1 MB), loaded only when asked for (never with lists).
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     photo_type: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(Text)
 

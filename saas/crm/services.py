@@ -301,6 +301,9 @@ def _apply(entity: str, record, data: dict, actor: Membership, *, creating: bool
         value = checker.standard(spec, data[spec.name])
         if value is _INVALID:
             continue
+        if spec.required and _is_empty(value):  # refused now: set on the record, a later autoflush breaks NOT NULL
+            checker.fail(spec.name, _l("Required."))
+            continue
         if spec.kind in (Kind.COMPANIES, Kind.CONTACTS):
             links[spec.name] = value
         else:
@@ -499,6 +502,26 @@ def move_lead(lead_id: int, stage_id: int, actor: Membership, *, junk_reason: st
     return lead
 
 
+PHOTO_LIMIT = 1024 * 1024
+PHOTO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"RIFF": "image/webp"}
+
+
+@atomic
+def set_contact_photo(contact_id: int, content: bytes | None, actor: Membership) -> Contact:
+    """A contact's photo: PNG, JPEG or WebP up to 1 MB, recognised by its bytes, not its name."""
+    contact = get_for_edit(Entity.CONTACT, contact_id, actor, lock=True)
+    if content:
+        if len(content) > PHOTO_LIMIT:
+            raise Invalid(_l("The photo is larger than 1 MB. Send a smaller one."), field="photo")
+        kind = next((kind for magic, kind in PHOTO_TYPES.items() if content.startswith(magic)), None)
+        if kind is None or (kind == "image/webp" and content[8:12] != b"WEBP"):
+            raise Invalid(_l("Send a PNG, JPEG or WebP picture."), field="photo")
+    contact.photo, contact.photo_type = (content, kind) if content else (None, None)
+    audit.write(Entity.CONTACT, contact, "update", actor.user_id, title=contact.name,
+                changes={"photo": [None, "new"] if content else ["removed", None]})
+    return contact
+
+
 # --- recycle bin ---------------------------------------------------------------------------
 
 @atomic
@@ -567,8 +590,9 @@ def find_matches(entity: str, actor: Membership, *, emails=(), phones=(), tin=No
         conditions.append(model.emails.overlap(emails))
     if phones and hasattr(model, "phones"):
         conditions.append(model.phones.overlap(phones))
+    tin = _try(Kind.TIN, tin, region) if tin else None  # an invalid TIN must not match every "tin IS NULL"
     if tin and hasattr(model, "tin"):
-        conditions.append(model.tin == _try(Kind.TIN, tin, region))
+        conditions.append(model.tin == tin)
     if not conditions:
         return []
     return list(db.session.scalars(select(model).where(or_(*conditions), access.visible(model, entity, actor))
@@ -688,10 +712,11 @@ def _filter_clause(entity: str, model, name: str, raw, definitions: dict):
             return column >= day if bound == "from" else column <= day
         return func.date(column) >= day if bound == "from" else func.date(column) <= day
     if name in ("stage_id", "pipeline_id", "responsible_id", "company_id"):
-        if not hasattr(model, name):
+        contacts_of_companies = name == "company_id" and entity == Entity.CONTACT  # through contact_companies
+        if not hasattr(model, name) and not contacts_of_companies:
             raise BadValue(_l("There is no such filter."))
         ids = coerce(Kind.COMPANIES, raw)
-        if name == "company_id" and entity == Entity.CONTACT:
+        if contacts_of_companies:
             return model.id.in_(select(ContactCompany.contact_id).where(ContactCompany.company_id.in_(ids)))
         return getattr(model, name).in_(ids)
     if name == "status" and entity == Entity.LEAD:
