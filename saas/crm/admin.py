@@ -158,20 +158,29 @@ def _next_field_number() -> int:
     return (db.session.scalar(select(func.max(CustomField.id))) or 0) + 1
 
 
-def _list_options(options: dict, labels: list[str]) -> dict:
-    """List items keep their ids when relabelled or reordered (stored values point at ids)."""
-    by_label = {item["label"].casefold(): item for item in options.get("items", [])}
-    next_id = options.get("next_id", 1)
-    items = []
-    for label in labels:
-        label = str(label).strip()[:200]
-        if not label or label.casefold() in {i["label"].casefold() for i in items}:
+def _list_options(options: dict, items: list) -> dict:
+    """The list's items from `items`: {"id", "label"} renames a kept item (stored values point at
+    ids), a plain label is matched by label or added with a new id."""
+    known = {item["id"]: item for item in options.get("items", [])}
+    by_label = {item["label"].casefold(): item for item in known.values()}
+    next_id = options.get("next_id", max(known, default=0) + 1)
+    result = []
+    for entry in items:
+        label = str(entry.get("label") if isinstance(entry, dict) else entry).strip()[:200]
+        if not label or label.casefold() in {i["label"].casefold() for i in result}:
             continue
-        item = by_label.get(label.casefold())
-        if item is None:
-            item, next_id = {"id": next_id, "label": label}, next_id + 1
-        items.append({"id": item["id"], "label": label})
-    return {"items": items, "next_id": next_id}
+        kept = known.get(_int(entry.get("id"))) if isinstance(entry, dict) else by_label.get(label.casefold())
+        if kept is None:
+            kept, next_id = {"id": next_id}, next_id + 1
+        result.append({"id": kept["id"], "label": label})
+    return {"items": result, "next_id": next_id}
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def update_custom_field(actor: Membership, field_id: int, *, label: str | None = None, required: bool | None = None,
@@ -186,8 +195,25 @@ def update_custom_field(actor: Membership, field_id: int, *, label: str | None =
         options = _list_options(found.options, items)
         if not options["items"]:
             raise Invalid(_l("Add at least one list item."), field="items")
+        kept = {item["id"] for item in options["items"]}
+        _forget_list_values(found, [item["id"] for item in found.options.get("items", []) if item["id"] not in kept])
         found.options = options
     return found
+
+
+def _forget_list_values(field: CustomField, removed: list[int]) -> None:
+    """Records that had a removed item no longer have it (a single list becomes empty)."""
+    table = RECORD_MODELS[field.entity].__tablename__
+    for item_id in removed:
+        params = {"key": field.key, "item": item_id}
+        if field.type == "list":
+            db.session.execute(text(f"UPDATE {table} SET custom = custom - :key"
+                                    " WHERE custom @> jsonb_build_object(:key, :item)"), params)
+        else:
+            db.session.execute(text(
+                f"UPDATE {table} SET custom = jsonb_set(custom, ARRAY[:key], (SELECT coalesce(jsonb_agg(e), '[]')"
+                " FROM jsonb_array_elements(custom -> :key) e WHERE e <> to_jsonb(:item)))"
+                " WHERE custom @> jsonb_build_object(:key, jsonb_build_array(:item))"), params)
 
 
 def add_list_item(field: CustomField, label: str) -> int:

@@ -14,10 +14,10 @@ from saas.errors import Conflict, Invalid, NotFound
 from tenants.db import db
 from tenants.models import utcnow
 
-from . import audit, services
+from . import access, audit, services
 from .admin import add_list_item
 from .fields import Kind
-from .models import CustomField, Entity, Lead, LeadStatus, StageKind
+from .models import Contact, ContactCompany, CustomField, Entity, Lead, LeadStatus, StageKind
 from .services import FieldErrors
 
 TARGETS = (Entity.CONTACT, Entity.COMPANY, Entity.DEAL)
@@ -176,7 +176,7 @@ def _close_as_qualified(lead: Lead, ids: dict, actor: Membership) -> None:
         deal = db.session.get(services.Deal, ids["deal_id"])
         deal.lead_id = lead.id
     if ids["contact_id"] and ids["company_id"]:
-        _link_contact(ids["contact_id"], ids["company_id"])
+        _link_contact(ids["contact_id"], ids["company_id"], actor)
     qualified = services.final_stage(services.lead_pipeline(), StageKind.WON)
     before = {"status": lead.status, "stage_id": lead.stage_id}
     lead.status, lead.stage_id, lead.converted_at = LeadStatus.QUALIFIED, qualified.id, utcnow()
@@ -187,7 +187,13 @@ def _close_as_qualified(lead: Lead, ids: dict, actor: Membership) -> None:
                          **{key: [None, value] for key, value in ids.items() if value}})
 
 
-def _link_contact(contact_id: int, company_id: int) -> None:
-    from .models import ContactCompany
-    if db.session.get(ContactCompany, (contact_id, company_id)) is None:
-        db.session.add(ContactCompany(contact_id=contact_id, company_id=company_id))
+def _link_contact(contact_id: int, company_id: int, actor: Membership) -> None:
+    """The contact joins the company, if the user may change the contact (the deal links both anyway)."""
+    contact = db.session.get(Contact, contact_id)
+    if not access.can_edit(contact, Entity.CONTACT, actor) or db.session.get(ContactCompany, (contact_id, company_id)):
+        return
+    before = services.company_ids_of(contact_id)
+    db.session.add(ContactCompany(contact_id=contact_id, company_id=company_id))
+    audit.write(Entity.CONTACT, contact, "update", actor.user_id, title=contact.name,
+                changes={"company_ids": [before, [*before, company_id]]},
+                related=(audit.ref(Entity.COMPANY, company_id),))

@@ -194,7 +194,7 @@ def normalize_email(raw) -> str:
         raise BadValue(_l("“%(email)s” is not an email address.", email=str(raw)[:60]))
 
 
-def _many(raw) -> list:
+def many(raw) -> list:
     """A list from a list, or from text with one item per line / comma / semicolon."""
     if isinstance(raw, (list, tuple)):
         return [item for item in raw if not _blank(item)]
@@ -207,7 +207,7 @@ def _unique(values: list) -> list:
 
 def _ids(raw) -> list[int]:
     try:
-        ids = _unique([int(item) for item in _many(raw)])
+        ids = _unique([int(item) for item in many(raw)])
     except (TypeError, ValueError):
         raise BadValue(_l("Choose from the list."))
     if any(not 0 < i < 2 ** 63 for i in ids):  # ids are bigints: anything else names no record
@@ -234,11 +234,11 @@ def coerce(kind: str, raw, *, region: str = "RU", options: dict | None = None):
     if kind == Kind.PHONE:
         return normalize_phone(raw, region)
     if kind == Kind.PHONES:
-        return _unique([normalize_phone(item, region) for item in _many(raw)])
+        return _unique([normalize_phone(item, region) for item in many(raw)])
     if kind == Kind.EMAIL:
         return normalize_email(raw)
     if kind == Kind.EMAILS:
-        return _unique([normalize_email(item) for item in _many(raw)])
+        return _unique([normalize_email(item) for item in many(raw)])
     if kind == Kind.MONEY:
         return to_decimal(raw)
     if kind == Kind.NUMBER:
@@ -261,7 +261,7 @@ def coerce(kind: str, raw, *, region: str = "RU", options: dict | None = None):
             raise BadValue(_l("Use one of %(codes)s.", codes=", ".join(CURRENCIES)))
         return value
     if kind in (Kind.LIST, Kind.MULTILIST):
-        chosen = [_list_item(options or {}, item) for item in _many(raw)]
+        chosen = [_list_item(options or {}, item) for item in many(raw)]
         return chosen[0] if kind == Kind.LIST else _unique(chosen)
     if kind in (Kind.COMPANIES, Kind.CONTACTS):
         return _ids(raw)
@@ -276,12 +276,13 @@ def coerce(kind: str, raw, *, region: str = "RU", options: dict | None = None):
 
 
 def _list_item(options: dict, raw) -> int:
-    """A list item's id from its id or its label (import files carry labels)."""
-    items = options.get("items", [])
-    for item in items:
-        if str(item["id"]) == str(raw).strip() or item["label"].casefold() == str(raw).strip().casefold():
-            return item["id"]
-    raise BadValue(_l("“%(value)s” is not in the list.", value=str(raw)[:60]))
+    """A list item's id from its id, else from its label (import files carry labels)."""
+    items, text = options.get("items", []), str(raw).strip()
+    found = next((item for item in items if str(item["id"]) == text), None) or next(
+        (item for item in items if item["label"].casefold() == text.casefold()), None)
+    if found is None:
+        raise BadValue(_l("“%(value)s” is not in the list.", value=text[:60]))
+    return found["id"]
 
 
 def _important_dates(raw) -> list[dict]:

@@ -140,7 +140,7 @@ def board(pipeline_id: int | None = None):
     return render_template(
         "crm/flow/board.html", pipelines=pipelines, chosen=chosen, columns=columns, filters=filters,
         staff=services.staff(), staff_names=services.staff_names(),
-        company_names=services.company_names(deal.company_id for deal in deals), money=money,
+        company_names=services.company_names((deal.company_id for deal in deals), current_membership()), money=money,
         query=request.query_string.decode())
 
 

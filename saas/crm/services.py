@@ -21,7 +21,7 @@ from tenants.models import utcnow
 from tenants.scope import current_tenant
 
 from . import access, audit
-from .fields import STANDARD, BadValue, Field, Kind, coerce, standard_field, to_decimal, to_json
+from .fields import STANDARD, BadValue, Field, Kind, coerce, many, standard_field, to_decimal, to_json
 from .models import (RECORD_MODELS, Company, Contact, ContactCompany, CustomField, Deal, DealContact, DealItem,
                      Entity, Lead, LeadStatus, ListItem, Pipeline, Stage, StageKind)
 
@@ -233,8 +233,8 @@ def atomic(operation):
 class _Values:
     """Coerces a data dict field by field, collecting every problem rather than stopping at one."""
 
-    def __init__(self, entity: str, actor: Membership):
-        self.entity, self.actor, self.errors = entity, actor, {}
+    def __init__(self, entity: str, record, actor: Membership):
+        self.entity, self.record, self.actor, self.errors = entity, record, actor, {}
         self.region = phone_region()
 
     def fail(self, name: str, message) -> None:
@@ -258,16 +258,25 @@ class _Values:
             item = db.session.get(ListItem, value)
             if item is None or item.list_key != spec.list_key:
                 raise BadValue(_l("Choose from the list."))
-        if spec.kind in (Kind.COMPANY, Kind.COMPANIES):
-            _require_visible_ids(Entity.COMPANY, value if isinstance(value, list) else [value], self.actor)
-        if spec.kind == Kind.CONTACTS:
-            _require_visible_ids(Entity.CONTACT, value, self.actor)
+        if spec.kind in (Kind.COMPANY, Kind.COMPANIES, Kind.CONTACTS):
+            target = Entity.CONTACT if spec.kind == Kind.CONTACTS else Entity.COMPANY
+            _require_visible_ids(target, self._new_links(spec.name, value), self.actor)
         return value
+
+    def _new_links(self, name: str, value) -> list[int]:
+        """Ids not linked already: a link someone else made to a record one cannot see may stay."""
+        wanted = value if isinstance(value, list) else [value]
+        if self.record.id is None:
+            return wanted
+        linked = values(self.entity, self.record)[name]
+        linked = set(linked if isinstance(linked, list) else [linked])
+        return [i for i in wanted if i not in linked]
 
     def custom(self, definition: CustomField, raw):
         try:
             value = coerce(definition.type, raw, region=self.region, options=definition.options)
-            if definition.type == Kind.LINK and value is not None:
+            already = (self.record.custom or {}).get(definition.key)
+            if definition.type == Kind.LINK and value is not None and value != already:
                 _require_visible_ids(definition.options.get("target", ""), [value], self.actor)
             return to_json(value)
         except BadValue as problem:
@@ -293,7 +302,7 @@ def _is_empty(value) -> bool:
 
 def _apply(entity: str, record, data: dict, actor: Membership, *, creating: bool) -> dict:
     """Set `data` on `record`; returns the link lists to store after flush. Raises FieldErrors."""
-    checker = _Values(entity, actor)
+    checker = _Values(entity, record, actor)
     links = {}
     for spec in STANDARD[entity]:
         if spec.name not in data or spec.kind in (Kind.PIPELINE, Kind.STAGE):  # deals place themselves
@@ -616,7 +625,7 @@ def merge_into(entity: str, record_id: int, data: dict, actor: Membership):
         if spec.name not in data or spec.kind == Kind.USER:
             continue
         if spec.kind in (Kind.PHONES, Kind.EMAILS):
-            fill[spec.name] = [*current[spec.name], *_as_list(data[spec.name])]
+            fill[spec.name] = [*current[spec.name], *many(data[spec.name])]
         elif _is_empty(current[spec.name]):
             fill[spec.name] = data[spec.name]
     custom = {key: value for key, value in (data.get("custom") or {}).items()
@@ -630,10 +639,6 @@ def merge_into(entity: str, record_id: int, data: dict, actor: Membership):
     audit.write(entity, record, "merge", actor.user_id, title=title_of(entity, record),
                 changes=audit.diff(before, values(entity, record)), related=related_refs(entity, record))
     return record
-
-
-def _as_list(raw) -> list:
-    return list(raw) if isinstance(raw, (list, tuple)) else [raw]
 
 
 # --- lists and the board -------------------------------------------------------------------
@@ -810,8 +815,10 @@ def board(pipeline_id: int, actor: Membership, filters: dict | None = None, per_
             for stage in chosen.stages]
 
 
-def company_names(ids) -> dict[int, str]:
+def company_names(ids, actor: Membership) -> dict[int, str]:
+    """Names of the companies among `ids` the actor may see (others show as their number only)."""
     ids = {i for i in ids if i}
     if not ids:
         return {}
-    return dict(db.session.execute(select(Company.id, Company.name).where(Company.id.in_(ids))).all())
+    return dict(db.session.execute(select(Company.id, Company.name).where(
+        Company.id.in_(ids), access.visible(Company, Entity.COMPANY, actor))).all())
