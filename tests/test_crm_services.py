@@ -444,3 +444,15 @@ def test_a_refused_change_leaves_nothing_behind_for_a_later_commit(app, make_ten
         kept = db.session.get(Company, firm_id)
         assert (kept.name, kept.tin) == ("Kept", None)
         assert [e.action for e in audit.timeline(Entity.COMPANY, firm_id)] == ["create"]
+
+
+def test_list_items_keep_their_ids_when_renamed_and_removed_ones_leave_the_records(app, make_tenant):
+    company = make_tenant()
+    with acting_as(app, company) as owner:
+        tags = admin.create_custom_field(owner, Entity.DEAL, label="Tags", type="multilist", items=["A", "B", "C"])
+        deal = services.create(Entity.DEAL, {"title": "Tagged", "custom": {"tags": ["A", "B"]}}, owner)
+        admin.update_custom_field(owner, tags.id, items=[{"id": 1, "label": "Alpha"}, {"id": 3, "label": "C"}, "D"])
+        db.session.refresh(deal)
+        assert deal.custom == {"tags": [1]}
+        assert tags.options["items"] == [{"id": 1, "label": "Alpha"}, {"id": 3, "label": "C"}, {"id": 4, "label": "D"}]
+        assert services.list_records(Entity.DEAL, owner, {"custom.tags": "Alpha"}).total == 1

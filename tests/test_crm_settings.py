@@ -284,16 +284,23 @@ def test_custom_fields_are_created_changed_and_deleted(app, make_tenant):
         assert [item["label"] for item in field.options["items"]] == ["Prepaid", "On delivery"]
         field_id = field.id
 
+    with acting_as(app, company) as owner:
+        prepaid = services.create("deal", {"title": "Paid first", "custom": {"payment_terms": "Prepaid"}}, owner).id
+        on_delivery = services.create("deal", {"title": "Paid later", "custom": {"payment_terms": "On delivery"}},
+                                      owner).id
+    # Renaming keeps the records' values; clearing an item removes it from the records that had it.
     response = post(client, f"/settings/fields/{field_id}",
-                    {"label": "Terms", "items": "Prepaid\nOn delivery\n30 days"})
+                    {"label": "Terms", "item-1": "Prepaid 100%", "item-2": "", "new_items": "30 days"})
     assert response.status_code == 302
     response = post(client, "/settings/fields", {"entity": "company", "label": "Parent", "type": "link",
                                                  "target": "company"})
     assert response.status_code == 302
-    with acting_as(app, company):
+    with acting_as(app, company) as owner:
         (field,) = services.custom_fields("deal")
         assert field.label == "Terms" and not field.required
-        assert [item["label"] for item in field.options["items"]] == ["Prepaid", "On delivery", "30 days"]
+        assert field.options["items"] == [{"id": 1, "label": "Prepaid 100%"}, {"id": 3, "label": "30 days"}]
+        assert services.get("deal", prepaid, owner).custom == {"payment_terms": 1}
+        assert services.get("deal", on_delivery, owner).custom == {}
         assert services.custom_fields("company")[0].options == {"target": "company"}
 
     # Refusals are shown beside the form, with what was typed kept.

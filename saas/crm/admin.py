@@ -207,13 +207,16 @@ def _forget_list_values(field: CustomField, removed: list[int]) -> None:
     for item_id in removed:
         params = {"key": field.key, "item": item_id}
         if field.type == "list":
-            db.session.execute(text(f"UPDATE {table} SET custom = custom - :key"
-                                    " WHERE custom @> jsonb_build_object(:key, :item)"), params)
+            db.session.execute(text(f"UPDATE {table} SET custom = custom - CAST(:key AS text)"
+                                    " WHERE custom @> jsonb_build_object(CAST(:key AS text), CAST(:item AS int))"),
+                               params)
         else:
             db.session.execute(text(
-                f"UPDATE {table} SET custom = jsonb_set(custom, ARRAY[:key], (SELECT coalesce(jsonb_agg(e), '[]')"
-                " FROM jsonb_array_elements(custom -> :key) e WHERE e <> to_jsonb(:item)))"
-                " WHERE custom @> jsonb_build_object(:key, jsonb_build_array(:item))"), params)
+                f"UPDATE {table} SET custom = jsonb_set(custom, ARRAY[CAST(:key AS text)],"
+                " (SELECT coalesce(jsonb_agg(e), '[]') FROM jsonb_array_elements(custom -> CAST(:key AS text)) e"
+                "  WHERE e <> to_jsonb(CAST(:item AS int))))"
+                " WHERE custom @> jsonb_build_object(CAST(:key AS text), jsonb_build_array(CAST(:item AS int)))"),
+                params)
 
 
 def add_list_item(field: CustomField, label: str) -> int:

@@ -296,11 +296,20 @@ def _settings_field(field_id: int) -> CustomField:
     return found
 
 
+def _posted_items(definition) -> list | None:
+    """Kept items by id (renamed in place; cleared ones go), then the new ones."""
+    if definition.type not in ("list", "multilist"):
+        return None
+    kept = [{"id": item["id"], "label": request.form.get(f"item-{item['id']}", "")}
+            for item in definition.options.get("items", [])]
+    return kept + _lines("new_items")
+
+
 @bp.post("/settings/fields/<int:field_id>")
 @manager_page
 def update_field(field_id: int):
-    entity = _settings_field(field_id).entity
-    items = _lines("items") if "items" in request.form else None
+    definition = _settings_field(field_id)
+    entity, items = definition.entity, _posted_items(definition)
     errors = _apply(lambda: admin.update_custom_field(
         current_membership(), field_id, label=request.form.get("label", ""), required=_checked("required"),
         items=items))
