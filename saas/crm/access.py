@@ -13,6 +13,7 @@ from sqlalchemy import select, true
 
 from saas.auth.models import Membership, Role
 from saas.errors import Forbidden, NotFound
+from saas.settings.services import transaction_cache
 from tenants.db import db
 
 from .models import AccessRule, StaffDepartment
@@ -32,8 +33,11 @@ class Rule:
 def rule(role: str, entity: str) -> Rule:
     if role == Role.OWNER:
         return Rule()
-    row = db.session.get(AccessRule, (role, entity))
-    return Rule(row.see, row.edit) if row else Rule()
+    stored = transaction_cache("access_rules")
+    if not stored:
+        stored.update({(r.role, r.entity): Rule(r.see, r.edit) for r in db.session.scalars(select(AccessRule))})
+        stored["loaded"] = True
+    return stored.get((role, entity), Rule())
 
 
 def rules() -> dict[tuple[str, str], Rule]:

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select, text, update
 
 from saas.auth.models import Membership
 from saas.errors import Conflict, Invalid, NotFound
-from saas.settings.services import get_setting, set_setting
+from saas.settings.services import forget_cache, get_setting, set_setting
 from tenants.db import db
 from tenants.models import utcnow
 
@@ -320,6 +320,7 @@ def set_access_rule(actor: Membership, role: str, entity: str, *, see: str, edit
     row = db.session.get(AccessRule, (role, entity)) or AccessRule(role=role, entity=entity)
     row.see, row.edit = see, edit
     db.session.add(row)
+    forget_cache("access_rules")
 
 
 def departments() -> list[Department]:
