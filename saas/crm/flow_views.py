@@ -179,9 +179,12 @@ class Section:
     errors: list = dataclass_field(default_factory=list)  # for fields the page has no input for
 
 
-def _as_text(value) -> str:
-    if value is None:
+def _as_text(value, kind: str) -> str:
+    """A carried value as its input shows it (phones formatted as people write them)."""
+    if value is None or value == []:
         return ""
+    if kind in (Kind.PHONES, Kind.PHONE):
+        return display(kind, value)
     if isinstance(value, (list, tuple)):
         return ", ".join(str(item) for item in value)
     return str(value)
@@ -238,7 +241,7 @@ def _sections(plan: conversion.Plan, form=None) -> list[Section]:
         if form is None:
             carried = {**plan.data[target], "pipeline_id": services.pipelines()[0].id}
             for item in inputs:
-                item.value = [] if item.kind == Kind.MULTILIST else _as_text(carried.get(item.key))
+                item.value = [] if item.kind == Kind.MULTILIST else _as_text(carried.get(item.key), item.kind)
             choice = str(matches[0].id) if matches else "new"
             include = suggested[target]
         else:

@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 from saas.auth.forms import ActionForm, SignupForm
 from saas.auth.services import memberships_of
 from saas.auth.session import current_membership, is_manager
+from saas.crm.fields import format_phone
 from saas.tenancy import public_url, tenant_url
 
 bp = Blueprint("web", __name__)
@@ -37,6 +38,7 @@ def template_globals() -> dict:
         "public_url": public_url,
         "tenant_url": tenant_url,
         "get_locale": get_locale,
+        "format_phone": format_phone,
     }
 
 
