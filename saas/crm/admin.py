@@ -300,11 +300,15 @@ def add_classifier_item(actor: Membership, list_key: str, label: str) -> ListIte
 
 def delete_classifier_item(actor: Membership, item_id: int) -> None:
     """Companies that had it keep their other data; the field just becomes empty."""
+    _delete_row(actor, ListItem, item_id, _l("No such list item."))
+
+
+def _delete_row(actor: Membership, model, row_id: int, missing) -> None:
     access.require_manager(actor)
-    item = db.session.get(ListItem, item_id)
-    if item is None:
-        raise NotFound(_l("No such list item."))
-    db.session.delete(item)
+    found = db.session.get(model, row_id)
+    if found is None:
+        raise NotFound(missing)
+    db.session.delete(found)
 
 
 # --- access rules and departments ----------------------------------------------------------
@@ -344,11 +348,8 @@ def create_department(actor: Membership, name: str) -> Department:
 
 
 def delete_department(actor: Membership, department_id: int) -> None:
-    access.require_manager(actor)
-    found = db.session.get(Department, department_id)
-    if found is None:
-        raise NotFound(_l("No such department."))
-    db.session.delete(found)
+    """Its people stay, without a department."""
+    _delete_row(actor, Department, department_id, _l("No such department."))
 
 
 def assign_department(actor: Membership, user_id: int, department_id: int | None) -> None:
