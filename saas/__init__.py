@@ -3,6 +3,7 @@ import os
 
 from flask import Flask, request, session
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from .config import load_config
 
@@ -36,6 +37,7 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     app.before_request(resolve_tenant)
     app.teardown_request(release_tenant)
 
+    app.url_map.converters["int"] = RecordIdConverter
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
     from .health import bp as health_bp
@@ -69,3 +71,11 @@ def select_locale() -> str | None:
     if session.get("lang") in languages:
         return session["lang"]
     return request.accept_languages.best_match(languages)
+
+
+class RecordIdConverter(IntegerConverter):
+    """<int:…> in every URL: ids are PostgreSQL bigints, so a larger number is a 404, not a 500."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2 ** 63 - 1)
+        super().__init__(map, *args, **kwargs)

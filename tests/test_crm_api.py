@@ -505,3 +505,19 @@ def test_the_docs_page_shows_the_description(app, company):
         html = response.get_data(as_text=True)
         assert "/api/v1/leads/{lead_id}/convert" in html and 'id="schema-DealOut"' in html
         assert "/api/v1/tokens" in html and 'href="#schema-ConvertIn"' in html
+
+
+def test_odd_input_is_a_clear_refusal_not_a_server_error(api):
+    huge = 2 ** 70
+    error(api.get(f"/deals/{huge}"), 404)
+    # werkzeug answers 405 when a path matches a rule's pattern but not its bounds
+    assert api.patch(f"/companies/{huge}", json={"name": "x"}).status_code in (404, 405)
+    error(api.get(f"/deals?page={huge}"), 422)
+    error(api.get("/companies?q=%00"), 422)
+    error(api.get(f"/deals?stage_id={huge}"), 422)
+    body = error(api.post("/contacts", json={"first_name": "Я" * 201, "position": "x" * 201}), 422)
+    assert set(body["fields"]) == {"first_name", "position"}
+    body = error(api.post("/deals", json={"title": "Big", "line_items": [
+        {"name": "Bolt", "quantity": "1000000000", "price": "1"}, {"name": "Nut", "unit": "u" * 21, "price": "1"},
+        {"name": "Gold", "quantity": "999999", "price": "9999999999999"}]}), 422)
+    assert set(body["fields"]) == {"line_items.0", "line_items.1", "line_items.2"}

@@ -481,3 +481,16 @@ def test_imports_and_exports_stay_in_their_own_company(app, make_tenant, run_job
     member = add_person(app, a, "member")
     member_client = sign_in(app, a, member.email, member.password)
     assert member_client.get(f"/imports/{a_import}").status_code == 404
+
+
+def test_a_value_too_long_for_its_column_rejects_its_row_only(app, make_tenant, run_jobs):
+    company = make_tenant()
+    rows = [["First name", "Position"]] + [[f"Person {n}", "Engineer"] for n in range(450)]
+    rows[301] = ["X" * 250, "Engineer"]
+    rows[302] = ["Nul\x00l", "P" * 201]
+    client = sign_in(app, company)
+    import_id = uploaded(client, "contacts", "people\x00.csv", csv_bytes(rows))
+    start_import(client, import_id)
+    run_jobs()
+    assert counts(client, import_id) == ("done", 448, 0, 0, 2)
+    assert set(rejected_report(client, import_id)) == {302, 303}

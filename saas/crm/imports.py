@@ -16,6 +16,7 @@ from datetime import date, datetime
 
 from flask_babel import force_locale, lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import DBAPIError
 
 from saas.auth.models import Membership, Role, User
 from saas.errors import Invalid, NotFound, ServiceError
@@ -79,7 +80,7 @@ def read_table(filename: str, content: bytes) -> Table:
     raw_rows = _xlsx_rows(content) if kind_of(filename) == "xlsx" else _csv_rows(content)
     headers, rows = None, []
     for number, cells in enumerate(raw_rows, start=1):
-        cells = [_unescape(_cell_text(cell)) for cell in cells]
+        cells = [_unescape(_cell_text(cell)).replace("\x00", "") for cell in cells]  # no database stores NUL
         if not any(cells):
             continue
         if headers is None:
@@ -376,7 +377,7 @@ def build_row(entity: str, mapping: dict[str, str], headers: list[str], number: 
         else:
             raw[key] = cell
     row = Row(number, {})
-    if raw.get(ID, "").isdigit():
+    if raw.get(ID, "").isdecimal() and int(raw[ID]) < 2 ** 63:
         row.record_id = int(raw[ID])
     for key, value in raw.items():
         if key.startswith("custom."):
@@ -494,6 +495,8 @@ def import_row(entity: str, row: Row, policy: str, actor: Membership, labels: di
             problems.setdefault(key, []).extend(messages if isinstance(messages, list) else [str(messages)])
     except ServiceError as error:
         problems.setdefault("", []).append(str(error.message))
+    except DBAPIError:  # a value the database refuses: this row only, and no SQL shown to people
+        problems.setdefault("", []).append(str(_l("A value is too long or out of range for the database.")))
     if problems or dry_run:
         savepoint.rollback()
     else:
@@ -560,7 +563,7 @@ def preview(job: ImportJob, table: Table, actor: Membership, mapping: dict[str, 
 
 def start(entity: str, filename: str, content: bytes, actor: Membership) -> ImportJob:
     """Keep the upload (checked readable) as a new import waiting for its mapping."""
-    filename = (filename or "").replace("\\", "/").rsplit("/", 1)[-1][:300]
+    filename = (filename or "").replace("\x00", "").replace("\\", "/").rsplit("/", 1)[-1][:300]
     table = read_table(filename, content)
     job = ImportJob(entity=entity, filename=filename, content=content, status=Status.NEW, total=len(table.rows),
                     mapping=auto_mapping(entity, table.headers), created_by=actor.user_id, rejected=[])

@@ -327,7 +327,8 @@ class ImportJob(TenantModel):
     id: Mapped[int] = _id()
     entity: Mapped[str] = mapped_column(String(20))
     filename: Mapped[str] = mapped_column(String(300))
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # dropped once the import has run
+    # Up to 20 MB, dropped once the import has run; loaded only by the job, never with the row.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     mapping: Mapped[dict] = mapped_column(JSONB, default=dict)  # column header → field
     on_duplicate: Mapped[str] = mapped_column(String(10), default="skip")  # skip | merge | create
     status: Mapped[str] = mapped_column(String(20), default="new")  # new, queued, running, done, failed

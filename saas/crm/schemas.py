@@ -190,7 +190,7 @@ class ListArgs(_In):
     """Query string of a list, beside the filters (q, stage_id, …, custom.<key>[.from|.to])."""
 
     sort = fields.String(metadata={"description": "a column, `-` first for descending", "example": "-updated_at"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

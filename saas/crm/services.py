@@ -26,6 +26,8 @@ from .models import (RECORD_MODELS, Company, Contact, ContactCompany, CustomFiel
                      Entity, Lead, LeadStatus, ListItem, Pipeline, Stage, StageKind)
 
 RECYCLE_DAYS = 30
+MAX_AMOUNT = Decimal(10) ** 13  # amounts are numeric(16, 2)
+MAX_QUANTITY = Decimal(10) ** 9
 COUNT_CAP = 10_000  # lists say "10,000+" rather than count every row
 
 
@@ -243,6 +245,7 @@ class _Values:
     def standard(self, spec: Field, raw):
         try:
             value = coerce(spec.kind, raw, region=self.region)
+            _check_length(model_of(self.entity), spec.name, value)
             return self._check_reference(spec, value)
         except BadValue as problem:
             self.fail(spec.name, problem)
@@ -285,6 +288,14 @@ class _Values:
 
 
 _INVALID = object()
+
+
+def _check_length(model, name: str, value) -> None:
+    """Text must fit its column (a 500 from the database is no answer for a person)."""
+    column = model.__table__.columns.get(name)
+    limit = getattr(column.type, "length", None) if column is not None else None
+    if isinstance(value, str) and limit and len(value) > limit:
+        raise BadValue(_l("Too long: %(n)d characters at most.", n=limit))
 
 
 def _require_visible_ids(entity: str, ids: list[int], actor: Membership) -> None:
@@ -353,7 +364,9 @@ def _apply_deal(deal: Deal, data: dict, checker: _Values, *, creating: bool) -> 
         _place_deal(deal, data, checker)
     if "line_items" in data:
         items = _line_items(data["line_items"], checker)
-        if items is not None:
+        if items and deal_totals(items)["total"] >= MAX_AMOUNT:
+            checker.fail("line_items", _l("The deal's total is too large."))
+        elif items is not None:
             deal.items = items
             if items:
                 deal.amount = deal_totals(items)["total"]
@@ -402,12 +415,17 @@ def _line_items(raw, checker: _Values) -> list[DealItem] | None:
             name = coerce(Kind.TEXT, line.get("name"))
             if not name:
                 raise BadValue(_l("Name the product or service."))
-            item = DealItem(position=index, name=name, unit=coerce(Kind.TEXT, line.get("unit")) or "",
+            unit = coerce(Kind.TEXT, line.get("unit")) or ""
+            _check_length(DealItem, "unit", unit)
+            item = DealItem(position=index, name=name, unit=unit,
                             quantity=to_decimal(line.get("quantity", 1), places=3),
                             price=to_decimal(line.get("price", 0)),
                             discount=to_decimal(line.get("discount") or 0), vat_rate=to_decimal(line.get("vat_rate") or 0))
-            if item.quantity <= 0 or item.price < 0 or not (0 <= item.discount <= 100) or not (0 <= item.vat_rate <= 100):
+            if not (0 < item.quantity < MAX_QUANTITY) or item.price < 0 or not (0 <= item.discount <= 100) \
+                    or not (0 <= item.vat_rate <= 100):
                 raise BadValue(_l("Quantity must be positive, price not negative, discount and VAT 0–100 %."))
+            if item_totals(item)["total"] >= MAX_AMOUNT:
+                raise BadValue(_l("This line's total is too large."))
             items.append(item)
         except BadValue as problem:
             checker.fail(f"line_items.{index}", problem)
@@ -692,6 +710,8 @@ def filter_clauses(entity: str, filters: dict) -> list:
         if raw is None or raw == "" or raw == []:
             continue
         try:
+            if "\x00" in str(raw):
+                raise BadValue(_l("Enter text."))
             clauses.append(_filter_clause(entity, model, name, raw, definitions))
         except BadValue as problem:
             errors[name] = [str(problem)]
@@ -715,7 +735,8 @@ def _filter_clause(entity: str, model, name: str, raw, definitions: dict):
         day = coerce(Kind.DATE, raw)
         if column_name == "close":
             return column >= day if bound == "from" else column <= day
-        return func.date(column) >= day if bound == "from" else func.date(column) <= day
+        # Day bounds rather than date(column): the index on the timestamp serves them.
+        return column >= day if bound == "from" else column < day + timedelta(days=1)
     if name in ("stage_id", "pipeline_id", "responsible_id", "company_id"):
         contacts_of_companies = name == "company_id" and entity == Entity.CONTACT  # through contact_companies
         if not hasattr(model, name) and not contacts_of_companies:

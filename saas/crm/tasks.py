@@ -18,7 +18,8 @@ def run_import(import_id: int, locale: str = "en") -> str | None:
     resumes after the last committed row. A failure keeps the file for another try; success drops it.
     """
     job = db.session.get(ImportJob, import_id, with_for_update=True)
-    if job is None or job.content is None or job.status not in (*Status.ACTIVE, Status.FAILED):
+    # Only a queued or failed job is claimed: a running one has a worker on it already.
+    if job is None or job.content is None or job.status not in (Status.QUEUED, Status.FAILED):
         return None
     with force_locale(locale):
         actor = imports.importer(job)

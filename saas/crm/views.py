@@ -155,7 +155,7 @@ class Names:
 
     def typed_links(self, entity: str, typed) -> list[Part]:
         """The records whose numbers were typed into an input, to show whom they name."""
-        ids = [int(i) for i in re.findall(r"\d+", typed if isinstance(typed, str) else "")][:50]
+        ids = [int(i) for i in re.findall(r"\d{1,18}", typed if isinstance(typed, str) else "")][:50]
         self.load(entity, ids)
         return [self.link(entity, i) for i in ids]
 
@@ -363,6 +363,8 @@ def timeline(entity: str, record_id: int, names: Names) -> list[Event]:
         if (entry.entity, entry.record_id) != (entity, record_id) and entry.entity in RECORD_MODELS:
             others.setdefault(entry.entity, set()).add(entry.record_id)
     seen = {(e, i) for e, ids in others.items() for i in _seen_records(e, ids, names.actor)}
+    for other, ids in others.items():
+        names.load(other, ids)  # one query per record type, not one per event
     events = []
     for entry in entries:
         about = None
