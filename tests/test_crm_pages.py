@@ -86,7 +86,7 @@ def test_records_are_created_shown_and_changed_through_the_forms(app, make_tenan
         "emails": "info@romashka.example", "responsible_id": str(company.owner_id), "address": "Moscow"})
     assert response.status_code == 302
     page = html(client.get(f"/companies/{company_id}"))
-    assert re.search(r"Name:</span>\s*<del>Romashka</del> → Romashka Ltd", page)
+    assert re.search(r"Company name:</span>\s*<del>Romashka</del> → Romashka Ltd", page)
     assert re.search(r"Address:</span>\s*Moscow", page)
     assert not re.search(r"Phones:</span>\s*<del>", page)  # the same numbers typed differently are no change
     # The company's timeline also tells what happened to its deal and contact.

@@ -55,7 +55,7 @@ class Field:
 
 STANDARD: dict[str, tuple[Field, ...]] = {
     Entity.COMPANY: (
-        Field("name", _l("Name"), Kind.TEXT, required=True),
+        Field("name", _l("Company name"), Kind.TEXT, required=True),
         Field("tin", _l("TIN"), Kind.TIN, requirable=True),
         Field("phones", _l("Phones"), Kind.PHONES, requirable=True),
         Field("emails", _l("Emails"), Kind.EMAILS, requirable=True),
