@@ -406,7 +406,7 @@ def test_a_member_who_sees_only_their_own_exports_only_theirs(app, make_tenant):
             services.create(Entity.COMPANY, {"name": f"Member's {n}", "responsible_id": member.user_id}, owner)
     client = sign_in(app, company, member.email, member.password)
     for extension in ("csv", "xlsx"):
-        assert sorted(line["Name"] for line in exported(client, f"/companies/export.{extension}")) == [
+        assert sorted(line["Company name"] for line in exported(client, f"/companies/export.{extension}")) == [
             "Member's 0", "Member's 1"]
 
 
@@ -416,7 +416,7 @@ def test_a_formula_in_a_cell_is_exported_harmless_and_imported_back_as_text(app,
         services.create(Entity.COMPANY, {"name": "=HYPERLINK(\"http://evil\")", "phones": "+7 912 345-67-89"}, owner)
     client = sign_in(app, company)
     line = exported(client, "/companies/export.csv")[0]
-    assert line["Name"] == "'=HYPERLINK(\"http://evil\")" and line["Phones"] == "+79123456789"
+    assert line["Company name"] == "'=HYPERLINK(\"http://evil\")" and line["Phones"] == "+79123456789"
     sheet = load_workbook(io.BytesIO(client.get("/companies/export.xlsx").get_data())).worksheets[0]
     assert sheet["A2"].data_type == "s"
     import_id = uploaded(client, "companies", "c.csv", client.get("/companies/export.csv").get_data())
@@ -474,7 +474,7 @@ def test_imports_and_exports_stay_in_their_own_company(app, make_tenant, run_job
     preview = preview_rows(client_a.get(f"/imports/{a_import}").get_data(as_text=True))
     assert preview[2] == "Will be created"  # B's company with the same TIN is no duplicate here
     for extension in ("csv", "xlsx"):
-        names = [line["Name"] for line in exported(client_a, f"/companies/export.{extension}")]
+        names = [line["Company name"] for line in exported(client_a, f"/companies/export.{extension}")]
         assert "Beta secret" not in names
 
     # A member only sees their own imports; the owner sees everyone's.
