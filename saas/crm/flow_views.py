@@ -124,8 +124,9 @@ def move_lead(lead_id: int):
 @login_required
 def board(pipeline_id: int | None = None):
     actor = current_membership()
+    if services.ensure_default_pipeline(Entity.DEAL):
+        db.session.commit()  # a new company's first look creates its default pipeline: keep it
     pipelines = services.pipelines()
-    db.session.commit()  # a new company's first look creates its default pipeline
     try:
         chosen = services.pipeline(pipeline_id) if pipeline_id else pipelines[0]
     except NotFound:
@@ -314,8 +315,8 @@ def convert_lead(lead_id: int):
     plan, refusal = _lead_or_page(lead_id)
     if refusal:
         return refusal
-    services.pipelines()
-    db.session.commit()  # the deal pipeline a new company gets on its first look is kept
+    if services.ensure_default_pipeline(Entity.DEAL):
+        db.session.commit()  # the deal pipeline a new company gets on its first look is kept
     if request.method == "GET":
         return render_template("crm/flow/convert.html", lead=plan.lead, sections=_sections(plan), problems=[])
     sections = _sections(plan, request.form)

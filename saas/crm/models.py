@@ -179,8 +179,8 @@ class DealContact(TenantModel):
 class Company(Record, TenantModel):
     __tablename__ = "companies"
     __table_args__ = (
-        _live_index("companies", "name"), _live_index("companies", "responsible_id"),
-        _live_index("companies", "updated_at"), _live_index("companies", "tin"), _custom_index("companies"),
+        _live_index("companies", "name", "id"), _live_index("companies", "responsible_id"),
+        _live_index("companies", "updated_at", "id"), _live_index("companies", "tin"), _custom_index("companies"),
         _trigram_index("companies", "name"),
         Index("ix_companies_phones", "phones", postgresql_using="gin"),
         Index("ix_companies_emails", "emails", postgresql_using="gin"),
@@ -206,7 +206,7 @@ class Contact(Record, TenantModel):
     __tablename__ = "contacts"
     __table_args__ = (
         _live_index("contacts", "last_name", "first_name"), _live_index("contacts", "responsible_id"),
-        _live_index("contacts", "updated_at"), _custom_index("contacts"),
+        _live_index("contacts", "updated_at", "id"), _custom_index("contacts"),
         _trigram_index("contacts", "first_name"), _trigram_index("contacts", "last_name"),
         Index("ix_contacts_phones", "phones", postgresql_using="gin"),
         Index("ix_contacts_emails", "emails", postgresql_using="gin"),
@@ -232,9 +232,12 @@ class Contact(Record, TenantModel):
 class Deal(Record, TenantModel):
     __tablename__ = "deals"
     __table_args__ = (
-        _live_index("deals", "stage_id", "id"), _live_index("deals", "pipeline_id", "updated_at"),
+        _live_index("deals", "stage_id", "id"),
+        # The board's count and sum per stage, read from the index alone.
+        Index("ix_deals_pipeline_id_stage_id", "pipeline_id", "stage_id", postgresql_include=["amount"],
+              postgresql_where=text("deleted_at IS NULL")),
         _live_index("deals", "responsible_id"), _live_index("deals", "company_id"),
-        _live_index("deals", "updated_at"), _live_index("deals", "close_date"), _custom_index("deals"),
+        _live_index("deals", "updated_at", "id"), _live_index("deals", "close_date"), _custom_index("deals"),
         _trigram_index("deals", "title"),
     )
 
@@ -273,7 +276,7 @@ class Lead(Record, TenantModel):
     __tablename__ = "leads"
     __table_args__ = (
         _live_index("leads", "stage_id", "id"), _live_index("leads", "responsible_id"),
-        _live_index("leads", "updated_at"), _custom_index("leads"),
+        _live_index("leads", "updated_at", "id"), _custom_index("leads"),
         _trigram_index("leads", "title"), _trigram_index("leads", "contact_name"), _trigram_index("leads", "company_name"),
     )
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import Numeric, cast, delete, func, literal, or_, select, text
+from sqlalchemy.orm import selectinload
 
 from saas.auth.models import Membership, User
 from saas.errors import Conflict, Invalid, NotFound
@@ -97,26 +98,29 @@ def _default_stages(entity: str) -> list[tuple[str, str, str]]:
             (_("Won"), StageKind.WON, "#2e8b57"), (_("Lost"), StageKind.LOST, "#b04a4a")]
 
 
-def _ensure_default_pipeline(entity: str) -> None:
-    """A new company gets one deal pipeline and the lead stage bar, named in its owner's language."""
+def ensure_default_pipeline(entity: str) -> bool:
+    """A new company gets one deal pipeline and the lead stage bar, named in the language of
+    whoever looks first. True when they were created now (the caller commits to keep them)."""
     exists = select(Pipeline.id).where(Pipeline.entity == entity).limit(1)
     if db.session.scalar(exists) is not None:
-        return
+        return False
     db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('crm-default-pipelines'))"))
     if db.session.scalar(exists) is not None:
-        return
+        return False
     name = _("Leads") if entity == Entity.LEAD else _("Sales")
     pipeline = Pipeline(entity=entity, name=name, position=0,
                         stages=[Stage(name=n, kind=k, color=c, position=i)
                                 for i, (n, k, c) in enumerate(_default_stages(entity))])
     db.session.add(pipeline)
     db.session.flush()
+    return True
 
 
 def pipelines(entity: str = Entity.DEAL) -> list[Pipeline]:
-    _ensure_default_pipeline(entity)
+    ensure_default_pipeline(entity)
     return list(db.session.scalars(
-        select(Pipeline).where(Pipeline.entity == entity).order_by(Pipeline.position, Pipeline.id)))
+        select(Pipeline).where(Pipeline.entity == entity).order_by(Pipeline.position, Pipeline.id)
+        .options(selectinload(Pipeline.stages))))
 
 
 def pipeline(pipeline_id: int, entity: str = Entity.DEAL) -> Pipeline:
@@ -787,8 +791,11 @@ def _order(entity: str, model, sort: str):
         raise FieldErrors({"sort": [str(_l("Sort by one of: %(names)s.", names=", ".join(SORTS[entity])))]})
     column = getattr(model, column_name)
     if sort.startswith("-"):
-        return [column.desc().nulls_last(), model.id.desc()]
-    return [column.asc().nulls_last(), model.id.asc()]
+        # Records without the value last; "NULLS LAST" only where nulls can be, so the
+        # (column, id) indexes serve the common sorts backwards.
+        descending = column.desc().nulls_last() if model.__table__.c[column_name].nullable else column.desc()
+        return [descending, model.id.desc()]
+    return [column.asc(), model.id.asc()]
 
 
 def list_query(entity: str, actor: Membership, filters: dict | None = None, sort: str = DEFAULT_SORT):

@@ -261,8 +261,7 @@ def cell(entity: str, record, column: str, names: Names) -> list[Part]:
 def keep_default_stages(entity: str) -> None:
     """A new company's first look at deals or leads creates its default stages: keep them, so
     that the stage ids its filters and forms offer stay valid."""
-    if entity in (Entity.DEAL, Entity.LEAD):
-        services.pipelines(entity)
+    if entity in (Entity.DEAL, Entity.LEAD) and services.ensure_default_pipeline(entity):
         db.session.commit()
 
 

@@ -63,7 +63,7 @@ def upgrade() -> None:
     op.create_index('ix_contacts_last_name_first_name', 'contacts', ['last_name', 'first_name'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_contacts_phones', 'contacts', ['phones'], unique=False, postgresql_using='gin')
     op.create_index('ix_contacts_responsible_id', 'contacts', ['responsible_id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
-    op.create_index('ix_contacts_updated_at', 'contacts', ['updated_at'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_contacts_updated_at_id', 'contacts', ['updated_at', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_table('custom_fields',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
     sa.Column('entity', sa.String(length=20), nullable=False),
@@ -150,11 +150,11 @@ def upgrade() -> None:
     op.create_index('ix_companies_name_trgm', 'companies', ['name'], unique=False, postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'}, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_companies_custom', 'companies', ['custom'], unique=False, postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.create_index('ix_companies_emails', 'companies', ['emails'], unique=False, postgresql_using='gin')
-    op.create_index('ix_companies_name', 'companies', ['name'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_companies_name_id', 'companies', ['name', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_companies_phones', 'companies', ['phones'], unique=False, postgresql_using='gin')
     op.create_index('ix_companies_responsible_id', 'companies', ['responsible_id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_companies_tin', 'companies', ['tin'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
-    op.create_index('ix_companies_updated_at', 'companies', ['updated_at'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_companies_updated_at_id', 'companies', ['updated_at', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_table('staff_departments',
     sa.Column('user_id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('department_id', sa.BigInteger(), nullable=False),
@@ -209,10 +209,10 @@ def upgrade() -> None:
     op.create_index('ix_deals_company_id', 'deals', ['company_id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_deals_title_trgm', 'deals', ['title'], unique=False, postgresql_using='gin', postgresql_ops={'title': 'gin_trgm_ops'}, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_deals_custom', 'deals', ['custom'], unique=False, postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
-    op.create_index('ix_deals_pipeline_id_updated_at', 'deals', ['pipeline_id', 'updated_at'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_deals_pipeline_id_stage_id', 'deals', ['pipeline_id', 'stage_id'], unique=False, postgresql_include=['amount'], postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_deals_responsible_id', 'deals', ['responsible_id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_deals_stage_id_id', 'deals', ['stage_id', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
-    op.create_index('ix_deals_updated_at', 'deals', ['updated_at'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_deals_updated_at_id', 'deals', ['updated_at', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_table('deal_contacts',
     sa.Column('deal_id', sa.BigInteger(), nullable=False),
     sa.Column('contact_id', sa.BigInteger(), nullable=False),
@@ -275,11 +275,11 @@ def upgrade() -> None:
     op.create_index('ix_leads_custom', 'leads', ['custom'], unique=False, postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.create_index('ix_leads_responsible_id', 'leads', ['responsible_id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_leads_stage_id_id', 'leads', ['stage_id', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
-    op.create_index('ix_leads_updated_at', 'leads', ['updated_at'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_leads_updated_at_id', 'leads', ['updated_at', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'))
 
 
 def downgrade() -> None:
-    op.drop_index('ix_leads_updated_at', table_name='leads', postgresql_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_leads_updated_at_id', table_name='leads', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_leads_stage_id_id', table_name='leads', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_leads_responsible_id', table_name='leads', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_leads_custom', table_name='leads', postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
@@ -288,10 +288,10 @@ def downgrade() -> None:
     op.drop_table('deal_items')
     op.drop_index(op.f('ix_deal_contacts_contact_id'), table_name='deal_contacts')
     op.drop_table('deal_contacts')
-    op.drop_index('ix_deals_updated_at', table_name='deals', postgresql_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_deals_updated_at_id', table_name='deals', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_deals_stage_id_id', table_name='deals', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_deals_responsible_id', table_name='deals', postgresql_where=sa.text('deleted_at IS NULL'))
-    op.drop_index('ix_deals_pipeline_id_updated_at', table_name='deals', postgresql_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_deals_pipeline_id_stage_id', table_name='deals', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_deals_custom', table_name='deals', postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.drop_index('ix_deals_company_id', table_name='deals', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_deals_close_date', table_name='deals', postgresql_where=sa.text('deleted_at IS NULL'))
@@ -302,11 +302,11 @@ def downgrade() -> None:
     op.drop_table('stages')
     op.drop_index(op.f('ix_staff_departments_department_id'), table_name='staff_departments')
     op.drop_table('staff_departments')
-    op.drop_index('ix_companies_updated_at', table_name='companies', postgresql_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_companies_updated_at_id', table_name='companies', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_companies_tin', table_name='companies', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_companies_responsible_id', table_name='companies', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_companies_phones', table_name='companies', postgresql_using='gin')
-    op.drop_index('ix_companies_name', table_name='companies', postgresql_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_companies_name_id', table_name='companies', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_companies_emails', table_name='companies', postgresql_using='gin')
     op.drop_index('ix_companies_custom', table_name='companies', postgresql_using='gin', postgresql_ops={'custom': 'jsonb_path_ops'})
     op.drop_table('companies')
@@ -315,7 +315,7 @@ def downgrade() -> None:
     op.drop_table('import_jobs')
     op.drop_table('departments')
     op.drop_table('custom_fields')
-    op.drop_index('ix_contacts_updated_at', table_name='contacts', postgresql_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_contacts_updated_at_id', table_name='contacts', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_contacts_responsible_id', table_name='contacts', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_contacts_phones', table_name='contacts', postgresql_using='gin')
     op.drop_index('ix_contacts_last_name_first_name', table_name='contacts', postgresql_where=sa.text('deleted_at IS NULL'))
