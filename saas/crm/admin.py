@@ -147,6 +147,7 @@ def create_custom_field(actor: Membership, entity: str, *, label: str, type: str
                           options=options, position=position)
     db.session.add(created)
     db.session.flush()
+    forget_cache("custom_fields")
     return created
 
 
@@ -237,6 +238,7 @@ def delete_custom_field(actor: Membership, field_id: int) -> None:
     db.session.execute(update(model).where(model.custom.has_key(found.key))
                        .values(custom=model.custom.op("-")(found.key)).execution_options(synchronize_session=False))
     db.session.delete(found)
+    forget_cache("custom_fields")
 
 
 def _custom_field(field_id: int) -> CustomField:

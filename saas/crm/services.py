@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from saas.auth.models import Membership, User
 from saas.errors import Conflict, Invalid, NotFound
-from saas.settings.services import get_setting
+from saas.settings.services import get_setting, transaction_cache
 from tenants.db import db
 from tenants.models import utcnow
 from tenants.scope import current_tenant
@@ -60,8 +60,12 @@ def required_fields(entity: str) -> set[str]:
 
 
 def custom_fields(entity: str) -> list[CustomField]:
-    return list(db.session.scalars(
-        select(CustomField).where(CustomField.entity == entity).order_by(CustomField.position, CustomField.id)))
+    """The entity's custom fields in order (read once per transaction: every record needs them)."""
+    cache = transaction_cache("custom_fields")
+    if entity not in cache:
+        cache[entity] = list(db.session.scalars(
+            select(CustomField).where(CustomField.entity == entity).order_by(CustomField.position, CustomField.id)))
+    return cache[entity]
 
 
 # --- people --------------------------------------------------------------------------------
@@ -101,6 +105,10 @@ def _default_stages(entity: str) -> list[tuple[str, str, str]]:
 def ensure_default_pipeline(entity: str) -> bool:
     """A new company gets one deal pipeline and the lead stage bar, named in the language of
     whoever looks first. True when they were created now (the caller commits to keep them)."""
+    checked = transaction_cache("default_pipelines")
+    if entity in checked:
+        return False
+    checked[entity] = True
     exists = select(Pipeline.id).where(Pipeline.entity == entity).limit(1)
     if db.session.scalar(exists) is not None:
         return False
