@@ -30,6 +30,11 @@ def _forget_caches(session, transaction) -> None:
         session.info.pop(_CACHES, None)
 
 
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_caches_on_rollback(session, previous_transaction) -> None:
+    session.info.pop(_CACHES, None)  # a savepoint rolled back may have taken cached rows with it
+
+
 def get_setting(key: str, default=None):
     cache = transaction_cache("settings")
     if key not in cache:
