@@ -105,9 +105,12 @@ class S3Store:
     def _transfer(self):
         from boto3.s3.transfer import TransferConfig
 
-        # 8 MB parts, 4 in flight: fast on loopback and a few parts' worth of memory at most.
-        return TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024,
-                              max_concurrency=4, use_threads=True)
+        # 8 MB parts, 4 in flight: fast on loopback and a few parts' worth of memory at most. A request
+        # body cannot seek, so boto3 buffers the parts it has read; it would hold 10 (80 MB) by default.
+        config = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024,
+                                max_concurrency=4, use_threads=True)
+        config.max_in_memory_upload_chunks = 4
+        return config
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)

@@ -7,10 +7,12 @@ Each reservation is also a row naming the blob it is for, so a crash between wri
 blob and committing leaves a trace the reconciler can clean up.
 """
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Uuid, delete, insert, select, text, true, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tenants.db import PublicModel, db
 from tenants.models import utcnow
@@ -41,6 +43,31 @@ class QuotaExceeded(Exception):
         self.limit, self.used, self.wanted = limit, used, wanted
 
 
+_LOCKED = "storage_ledger_locked"  # this session's transaction holds ledger rows (settle/free ran)
+
+
+@contextmanager
+def _own_transaction():
+    """Reservations commit at once on their own connection, so concurrent uploads see them —
+    unless this session's open transaction already holds the ledger row (a second upload in one
+    transaction): waiting for ourselves would never end, so then they join that transaction."""
+    if db.session.info.get(_LOCKED):
+        yield db.session.connection()
+        return
+    with db.engine.begin() as connection:
+        yield connection
+
+
+def _mark_locked() -> None:
+    db.session.info[_LOCKED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _unlock(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_LOCKED, None)
+
+
 def usage(tenant_id: int) -> tuple[int, int]:
     """(used, reserved) bytes of a tenant."""
     row = db.session.execute(select(LedgerRow.used_bytes, LedgerRow.reserved_bytes)
@@ -52,9 +79,8 @@ def reserve(tenant_id: int, size: int, limit: int | None, key: str) -> uuid.UUID
     """Hold `size` bytes for the blob `key`, committed at once (other uploads see it).
 
     Raises QuotaExceeded when used + reserved + size would pass `limit` (None: no limit).
-    Runs on its own connection so the hold is visible to concurrent uploads immediately.
     """
-    with db.engine.begin() as connection:
+    with _own_transaction() as connection:
         connection.execute(text("INSERT INTO public.storage_ledger (tenant_id, used_bytes, reserved_bytes)"
                                 " VALUES (:t, 0, 0) ON CONFLICT DO NOTHING"), {"t": tenant_id})
         granted = connection.execute(
@@ -81,11 +107,12 @@ def settle(reservation: uuid.UUID, written: int) -> None:
         raise LookupError("reservation already settled or released")
     db.session.execute(update(LedgerRow).where(LedgerRow.tenant_id == held.tenant_id).values(
         reserved_bytes=LedgerRow.reserved_bytes - held.bytes, used_bytes=LedgerRow.used_bytes + written))
+    _mark_locked()
 
 
 def release(reservation: uuid.UUID) -> None:
     """Give a reservation back (the write failed or was aborted), committed at once."""
-    with db.engine.begin() as connection:
+    with _own_transaction() as connection:
         held = connection.execute(delete(Reservation).where(Reservation.id == reservation)
                                   .returning(Reservation.tenant_id, Reservation.bytes)).first()
         if held is not None:
@@ -97,6 +124,7 @@ def free(tenant_id: int, size: int) -> None:
     """Stored bytes were deleted for good: give them back, in the caller's transaction."""
     db.session.execute(update(LedgerRow).where(LedgerRow.tenant_id == tenant_id)
                        .values(used_bytes=LedgerRow.used_bytes - size))
+    _mark_locked()
 
 
 def stale_reservations(older_than: timedelta) -> list[Reservation]:
@@ -108,3 +136,4 @@ def set_used(tenant_id: int, used: int) -> None:
     db.session.execute(text("INSERT INTO public.storage_ledger (tenant_id, used_bytes, reserved_bytes)"
                             " VALUES (:t, :u, 0) ON CONFLICT (tenant_id) DO UPDATE SET used_bytes = :u"),
                        {"t": tenant_id, "u": used})
+    _mark_locked()

@@ -140,8 +140,10 @@ def document_types() -> list[DocumentType]:
     if found:
         return found
     from flask_babel import gettext
-    db.session.add_all(DocumentType(name=gettext(name), position=n) for n, name in enumerate(DEFAULT_TYPES))
-    db.session.flush()
+    from sqlalchemy.dialects.postgresql import insert
+    # ON CONFLICT: several files dropped at once into a new company all arrive here together.
+    db.session.execute(insert(DocumentType).values([{"name": gettext(name), "position": n}
+                                                    for n, name in enumerate(DEFAULT_TYPES)]).on_conflict_do_nothing())
     return document_types()
 
 
@@ -194,10 +196,10 @@ def on_card(entity: str, record_id: int, actor: Membership) -> list[Document]:
                                    .order_by(Document.created_at.desc(), Document.id.desc())))
 
 
-def link(version: Version, *, inline: bool = False) -> str:
+def link(version: Version, *, inline: bool = False, seconds: int = LINK_SECONDS) -> str:
     """A presigned URL to the bytes that names the file; inline only for PDFs and raster images."""
     inline = inline and is_inline(version.content_type)
-    return blob_store().link(version.blob_key, filename=version.filename, seconds=LINK_SECONDS, inline=inline,
+    return blob_store().link(version.blob_key, filename=version.filename, seconds=seconds, inline=inline,
                              content_type=version.content_type if inline else "application/octet-stream")
 
 
@@ -225,6 +227,10 @@ def _write_blob(tenant: TenantRef, stream: BinaryIO, size: int, filename: str, a
     except BaseException:
         ledger.release(reservation)
         raise
+    if written.size != size:  # the stream ended early: a truncated file is no file
+        ledger.release(reservation)
+        blob_store().delete(key)
+        raise Invalid(_l("The file ended before the size it was sent with."), field="file")
     version = Version(blob_key=key, filename=safe_filename(filename), content_type=sniff(written.head),
                       size=written.size, sha256=written.sha256, created_by=actor.user_id)
     return version, reservation
@@ -423,18 +429,18 @@ def purge_expired(tenant: TenantRef, now=None) -> tuple[int, list[str]]:
     Returns (bytes freed, blob keys): the caller deletes the blobs once this has committed, so
     a rolled-back purge never loses a file that is still listed."""
     cutoff = (now or utcnow()) - timedelta(days=RECYCLE_DAYS)
-    doomed = list(db.session.scalars(select(Version).join(Document).where(
-        or_(Version.deleted_at < cutoff, Document.deleted_at < cutoff))))
+    expired_documents = list(db.session.scalars(select(Document).where(Document.deleted_at < cutoff)))
+    expired_versions = list(db.session.scalars(select(Version).join(Document).where(
+        Version.deleted_at < cutoff, or_(Document.deleted_at.is_(None), Document.deleted_at >= cutoff))))
+    doomed = [v for d in expired_documents for v in d.versions] + expired_versions
+    for version in expired_versions:
+        version.document.versions.remove(version)  # delete-orphan: the row goes at flush
+    for document in expired_documents:
+        db.session.delete(document)  # with its versions
     freed = sum(v.size for v in doomed)
-    for version in doomed:
-        db.session.delete(version)
-    db.session.flush()
-    for document in db.session.scalars(select(Document).where(Document.deleted_at < cutoff)):
-        db.session.delete(document)
     ledger.free(tenant.id, freed)
     db.session.flush()
-    keys = [v.blob_key for v in doomed]
-    return freed, keys
+    return freed, [v.blob_key for v in doomed]
 
 
 def stored_bytes() -> int:
