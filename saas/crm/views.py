@@ -88,6 +88,7 @@ EXTRA_FIELDS = {
     "lead_id": (_l("From lead"), "ref:lead"), "contact_id": (_l("Contact"), "ref:contact"),
     "company_id": (_l("Company"), "ref:company"), "deal_id": (_l("Deal"), "ref:deal"),
     "photo": (_l("Photo"), "photo"),
+    "document": (_l("New document"), Kind.TEXT), "version": (_l("New version of a document"), Kind.TEXT),
 }
 PHOTO_CHANGES = {"new": _l("a new one"), "removed": _l("removed")}
 LINKS = {Kind.COMPANY: Entity.COMPANY, Kind.COMPANIES: Entity.COMPANY, Kind.CONTACTS: Entity.CONTACT,
@@ -305,7 +306,7 @@ def records(plural: str):
 HEADING_FIELDS = {"name", "title"}  # shown as the card's heading, not again among the fields
 ACTIONS = {"create": _l("Created"), "update": _l("Changed"), "stage": _l("Stage changed"),
            "convert": _l("Converted"), "merge": _l("Merged"), "delete": _l("Deleted"),
-           "restore": _l("Restored"), "purge": _l("Removed for good")}
+           "restore": _l("Restored"), "purge": _l("Removed for good"), "document": _l("Documents")}
 
 
 @dataclass
