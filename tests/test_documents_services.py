@@ -169,3 +169,11 @@ def test_filenames_are_for_display_only(app):
     assert documents.safe_filename("...") == "file"
     long = documents.safe_filename("я" * 500 + ".pdf")
     assert len(long) <= 200 and long.endswith(".pdf")
+
+
+def test_content_types_come_from_the_bytes():
+    assert documents.sniff(b"  0\r\nSECTION\r\n  2\r\nHEADER\r\n") == "image/vnd.dxf"  # ASCII DXF: a drawing
+    assert documents.sniff(PNG) == "image/png" and documents.sniff(PDF) == "application/pdf"
+    assert documents.sniff("Договор".encode()) == "text/plain"
+    assert documents.sniff(b"\x00\x01\x02garbage") == "application/octet-stream"
+    assert not documents.is_inline("image/svg+xml") and not documents.is_inline("text/html")

@@ -7,6 +7,7 @@ reserved), sniff the content type from the bytes, then in one transaction insert
 and its version and turn the reservation into usage. Any failure releases the reservation and
 deletes the blob. Who may see or change a document is who may see or change its card.
 """
+import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -122,12 +123,17 @@ def sniff(head: bytes) -> str:
         return _text_or_binary(head)
 
 
+_DXF = re.compile(rb"^\s*0\s*\r?\n\s*SECTION\s*\r?\n")  # an ASCII DXF drawing opens with a section
+
+
 def _text_or_binary(head: bytes) -> str:
     try:
         head[:-4].decode("utf-8")  # the last bytes may cut a character in two
     except UnicodeDecodeError:
         return "application/octet-stream"
-    return "application/octet-stream" if b"\x00" in head else "text/plain"
+    if b"\x00" in head:
+        return "application/octet-stream"
+    return "image/vnd.dxf" if _DXF.match(head) else "text/plain"
 
 
 def is_inline(content_type: str) -> bool:
