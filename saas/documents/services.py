@@ -36,7 +36,9 @@ CARDS = (Entity.DEAL, Entity.COMPANY, Entity.CONTACT)
 LINK_SECONDS = 300  # a presigned download link works for five minutes
 RECYCLE_DAYS = 30
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}  # never SVG or HTML
-DEFAULT_TYPES = ("Contract", "Annex", "Act", "Invoice", "Drawing", "Letter", "Other")
+# English name → its translation: a new company's types are named in the first viewer's language.
+DEFAULT_TYPES = {"Contract": _l("Contract"), "Annex": _l("Annex"), "Act": _l("Act"), "Invoice": _l("Invoice"),
+                 "Drawing": _l("Drawing"), "Letter": _l("Letter"), "Other": _l("Other")}
 
 
 class QuotaRefused(ServiceError):
@@ -145,11 +147,10 @@ def document_types() -> list[DocumentType]:
     found = list(db.session.scalars(select(DocumentType).order_by(DocumentType.position, DocumentType.id)))
     if found:
         return found
-    from flask_babel import gettext
     from sqlalchemy.dialects.postgresql import insert
     # ON CONFLICT: several files dropped at once into a new company all arrive here together.
-    db.session.execute(insert(DocumentType).values([{"name": gettext(name), "position": n}
-                                                    for n, name in enumerate(DEFAULT_TYPES)]).on_conflict_do_nothing())
+    db.session.execute(insert(DocumentType).values([{"name": str(name), "position": n} for n, name in
+                                                    enumerate(DEFAULT_TYPES.values())]).on_conflict_do_nothing())
     return document_types()
 
 
@@ -358,8 +359,8 @@ def _guess_type(version: Version) -> int | None:
     """Drawings by their bytes; everything else starts as "Other" until someone says."""
     wanted = "Drawing" if version.content_type in ("image/x-dwg", "image/vnd.dwg", "image/vnd.dxf") else "Other"
     types = document_types()
-    from flask_babel import gettext
-    return next((t.id for t in types if t.name in (wanted, gettext(wanted))), types[-1].id if types else None)
+    names = (wanted, str(DEFAULT_TYPES[wanted]))
+    return next((t.id for t in types if t.name in names), types[-1].id if types else None)
 
 
 def add_version(tenant: TenantRef, document_id: int, stream: BinaryIO, *, filename: str, size: int,
