@@ -127,10 +127,4 @@ def purge_cardless(tenant: TenantRef) -> tuple[int, list[str]]:
         card = RECORD_MODELS[entity]
         doomed += db.session.scalars(select(Document).where(
             Document.entity == entity, ~exists().where(card.id == Document.record_id)))
-    versions = [v for document in doomed for v in document.versions]
-    for document in doomed:
-        db.session.delete(document)  # with its versions
-    freed = sum(v.size for v in versions)
-    ledger.free(tenant.id, freed)
-    db.session.flush()
-    return freed, [v.blob_key for v in versions]
+    return services.remove(tenant, doomed)

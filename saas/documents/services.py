@@ -439,11 +439,17 @@ def purge_expired(tenant: TenantRef, now=None) -> tuple[int, list[str]]:
     expired_documents = list(db.session.scalars(select(Document).where(Document.deleted_at < cutoff)))
     expired_versions = list(db.session.scalars(select(Version).join(Document).where(
         Version.deleted_at < cutoff, or_(Document.deleted_at.is_(None), Document.deleted_at >= cutoff))))
-    doomed = [v for d in expired_documents for v in d.versions] + expired_versions
-    for version in expired_versions:
+    return remove(tenant, expired_documents, expired_versions)
+
+
+def remove(tenant: TenantRef, documents: list[Document], versions: list[Version] = ()) -> tuple[int, list[str]]:
+    """Delete documents (with their versions) and single versions for good, giving their bytes
+    back to the quota; (bytes freed, blob keys for the caller to delete after the commit)."""
+    doomed = [v for d in documents for v in d.versions] + list(versions)
+    for version in versions:
         version.document.versions.remove(version)  # delete-orphan: the row goes at flush
-    for document in expired_documents:
-        db.session.delete(document)  # with its versions
+    for document in documents:
+        db.session.delete(document)
     freed = sum(v.size for v in doomed)
     ledger.free(tenant.id, freed)
     db.session.flush()

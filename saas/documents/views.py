@@ -6,23 +6,23 @@ are JSON for documents.js. Documents whose card a person may not see are 404 eve
 """
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
-from flask_login import login_required
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
-from werkzeug import exceptions
 
 from billing.plans import plan_of
 from saas.auth.models import Role
-from saas.auth.session import current_membership, tenant_required
+from saas.auth.session import current_membership
+from saas.web.views import service_errors_as_pages
 from saas.crm import access, services as crm
+from saas.crm.admin_views import manager_page
+from saas.crm.views import staff_page
 from saas.crm.fields import ENTITY_LABELS
 from saas.crm.models import RECORD_MODELS, Entity
-from saas.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from saas.errors import Conflict, Invalid, ServiceError
 from storage import ledger
 from tenants.db import db
 
@@ -41,22 +41,11 @@ CARD_FIELDS = ("title", "type_id", "number", "signed_on", "counterparty", "our_e
                "notes", "parent_id")
 
 
-def staff_page(view):
-    return tenant_required(login_required(view))
-
-
 def card_url(entity: str, record_id: int) -> str:
     return f"/{PLURAL_OF.get(entity, entity + 's')}/{record_id}"
 
 
-@bp.errorhandler(NotFound)
-def _not_found(error: NotFound):
-    return current_app.handle_http_exception(exceptions.NotFound())
-
-
-@bp.errorhandler(Forbidden)
-def _forbidden(error: Forbidden):
-    return current_app.handle_http_exception(exceptions.Forbidden(description=str(error.message)))
+service_errors_as_pages(bp)
 
 
 @bp.app_template_filter("filesize")
@@ -322,17 +311,6 @@ def restore(document_id: int):
 
 
 # --- storage: usage, notices, document types -----------------------------------------------
-
-def manager_page(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        try:
-            access.require_manager(current_membership())
-        except Forbidden as error:
-            abort(403, description=str(error.message))
-        return view(*args, **kwargs)
-    return staff_page(wrapper)
-
 
 @dataclass
 class Bar:
