@@ -357,3 +357,29 @@ def test_another_companys_documents_are_404_on_every_route(app, make_tenant):
     assert acme_owner.post(f"/recycle-bin/documents/{secret}/restore",
                            data={"csrf_token": token_of(acme_owner)}).status_code == 404
     assert "globex.pdf" not in acme_owner.get("/recycle-bin").get_data(as_text=True)
+
+
+def test_a_deleted_version_waits_in_the_recycle_bin_and_comes_back(app, make_tenant):
+    from saas.documents import services as documents
+    from .test_documents_services import PDF, tenant_of
+
+    company, other = make_tenant(), make_tenant()
+    with acting_as(app, company) as owner:
+        deal_id = crm.create(Entity.DEAL, {"title": "Supply"}, owner).id
+        document = documents.upload(tenant_of(company), Entity.DEAL, deal_id, io.BytesIO(PDF), filename="c.pdf",
+                                    size=len(PDF), actor=owner)
+        documents.add_version(tenant_of(company), document.id, io.BytesIO(PDF + b"%2"), filename="c2.pdf",
+                              size=len(PDF) + 2, actor=owner)
+        documents.delete(document.id, owner, version=1)
+        document_id = document.id
+    client = sign_in(app, company)
+    page = client.get("/recycle-bin").get_data(as_text=True)
+    assert f'data-version-of="{document_id}"' in page and "1 · c.pdf" in page
+    restore = f"/recycle-bin/documents/{document_id}/versions/1/restore"
+    stranger = sign_in(app, other)
+    assert stranger.post(restore, data={"csrf_token": csrf_token(stranger.get("/recycle-bin").get_data(as_text=True))}
+                         ).status_code == 404
+    response = client.post(restore, data={"csrf_token": csrf_token(page)}, follow_redirects=True)
+    assert "Version 1 of “c.pdf” is restored." in response.get_data(as_text=True)
+    with acting_as(app, company) as owner:
+        assert [v.number for v in documents.get(document_id, owner).live_versions] == [1, 2]

@@ -422,6 +422,23 @@ def _may_edit_card(document: Document, actor: Membership) -> bool:
         return False
 
 
+def deleted_versions(actor: Membership) -> list[Version]:
+    """Single versions in the recycle bin (their document still live) the actor could restore."""
+    rows = db.session.scalars(select(Version).join(Document).where(
+        Version.deleted_at.is_not(None), Document.deleted_at.is_(None)).order_by(Version.deleted_at.desc()).limit(500))
+    return [v for v in rows if _may_edit_card(v.document, actor)]
+
+
+def restore_version(document_id: int, number: int, actor: Membership) -> Version:
+    document = get(document_id, actor, edit=True)
+    version = next((v for v in document.versions if v.number == number and v.deleted_at is not None), None)
+    if version is None:
+        raise NotFound(_l("This version is not in the recycle bin."))
+    version.deleted_at = version.deleted_by = None
+    document.sha256 = document.current.sha256
+    return version
+
+
 def restore(document_id: int, actor: Membership) -> Document:
     document = db.session.get(Document, document_id)
     if document is None or document.deleted_at is None or not _may_edit_card(document, actor):

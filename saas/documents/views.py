@@ -138,7 +138,7 @@ def _titles(entity: str, ids) -> dict[int, str]:
 @bp.app_context_processor
 def _card_helpers() -> dict:
     return {"card_documents": card_rows, "storage_notice": storage_notice, "deleted_documents": deleted_documents,
-            "document_plurals": PLURAL_OF}
+            "bin_versions": deleted_versions, "document_plurals": PLURAL_OF}
 
 
 @bp.get(f"{CARD}/documents")
@@ -299,6 +299,23 @@ def deleted_documents() -> list[Deleted]:
     return [Deleted(d, ENTITY_LABELS[d.entity], titles[d.entity].get(d.record_id, f"#{d.record_id}"),
                     card_url(d.entity, d.record_id), people.get(d.deleted_by, "—"),
                     d.deleted_at + timedelta(days=services.RECYCLE_DAYS)) for d in found]
+
+
+def deleted_versions() -> list:
+    """Single deleted versions of live documents the current person could restore."""
+    people = crm.staff_names()
+    return [(version, people.get(version.deleted_by, "—"), version.deleted_at + timedelta(days=services.RECYCLE_DAYS))
+            for version in services.deleted_versions(current_membership())]
+
+
+@bp.post("/recycle-bin/documents/<int:document_id>/versions/<int:number>/restore")
+@staff_page
+def restore_version(document_id: int, number: int):
+    version = services.restore_version(document_id, number, current_membership())
+    db.session.commit()
+    flash(_("Version %(number)d of “%(name)s” is restored.", number=version.number, name=version.document.title),
+          "success")
+    return redirect(url_for("crm_admin.recycle_bin"))
 
 
 @bp.post("/recycle-bin/documents/<int:document_id>/restore")
