@@ -47,10 +47,13 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     from .crm.import_views import bp as crm_import_bp
     from .crm.flow_views import bp as crm_flow_bp
     from .crm.views import bp as crm_bp
+    from .documents.api import bp as documents_api_bp
+    from .documents.views import bp as documents_bp
 
-    for blueprint in (health_bp, web_bp, auth_bp, api_bp, crm_bp, crm_flow_bp, crm_admin_bp, crm_import_bp, crm_api_bp):
+    for blueprint in (health_bp, web_bp, auth_bp, api_bp, crm_bp, crm_flow_bp, crm_admin_bp, crm_import_bp, crm_api_bp,
+                      documents_bp, documents_api_bp):
         app.register_blueprint(blueprint)
-    for blueprint in (api_bp, crm_api_bp):
+    for blueprint in (api_bp, crm_api_bp, documents_api_bp):
         csrf.exempt(blueprint)  # the API authenticates by bearer token only, never by cookie
     register_error_pages(app)
     from .web.views import template_globals

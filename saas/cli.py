@@ -174,6 +174,30 @@ def tenants_purge_bin():
     click.echo(f"Purged {purge_recycle_bins(echo=click.echo)} record(s).")
 
 
+# --- storage -------------------------------------------------------------------------------
+
+@cli.group()
+def storage():
+    """Blobs and the quota ledger."""
+
+
+@storage.command("reconcile")
+@click.option("--enqueue", is_flag=True, help="Hand it to a worker instead of running it here.")
+@with_appcontext
+def storage_reconcile(enqueue):
+    """Release stale reservations, delete orphaned blobs, set each ledger to the stored bytes (run hourly)."""
+    if enqueue:
+        from saas.documents.tasks import reconcile_storage
+        from saas.jobs import queue
+
+        job = queue().enqueue(reconcile_storage, job_timeout=3600, description="storage reconcile")
+        click.echo(f"Queued {job.id}.")
+        return
+    from saas.documents.maintenance import reconcile_all
+
+    reconcile_all(echo=click.echo)
+
+
 # --- worker and serve ----------------------------------------------------------------------
 
 @cli.command("worker")
@@ -247,7 +271,11 @@ def _serve_http(app, host, port):
     from waitress import create_server
 
     try:
-        server = create_server(app, host=host, port=port, threads=8, ident="DealDocs")
+        # waitress refuses bodies of 1 GiB and more by default; a file may be as large as MAX_FILE_BYTES
+        # (plus a multipart envelope). It spools bodies to a temporary file, not to memory.
+        max_body = app.config.get("MAX_FILE_BYTES", 2 * 1024 ** 3) + 16 * 1024 ** 2
+        server = create_server(app, host=host, port=port, threads=8, ident="DealDocs", max_request_body_size=max_body,
+                               recv_bytes=256 * 1024)  # (8 KB by default: receiving a large upload costs CPU)
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port} ({error.strerror}). "
                                    "Is DealDocs already running? Choose another port with --port.")

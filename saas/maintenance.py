@@ -98,8 +98,12 @@ def drop_tenant(tenant: TenantRef) -> int:
 
 
 def purge_recycle_bins(echo=print) -> int:
-    """Remove for good what any tenant deleted more than 30 days ago; returns the count."""
+    """Remove for good what any tenant deleted more than 30 days ago (records, and documents with
+    their files, whose bytes go back to the quota); returns the count of records."""
+    from saas.blobs import blob_store
     from saas.crm.services import purge_expired
+    from saas.documents import services as documents
+    from saas.documents.maintenance import purge_cardless
     from tenants.scope import tenant_scope
 
     tenants = [TenantRef.of(t) for t in db.session.scalars(select(Tenant).order_by(Tenant.id))]
@@ -108,8 +112,15 @@ def purge_recycle_bins(echo=print) -> int:
     for tenant in tqdm(tenants, desc="recycle bins", unit="tenant", disable=len(tenants) < 20):
         with tenant_scope(tenant):
             count = purge_expired()
+            freed, keys = documents.purge_expired(tenant)
+            freed_too, more = purge_cardless(tenant)  # documents of the records purged just now
             db.session.commit()
+        freed, keys = freed + freed_too, keys + more
+        for key in keys:  # only once the rows are gone: a rolled-back purge keeps every file
+            blob_store().delete(key)
         if count:
             echo(f"{tenant.slug}: {count} record(s) purged.")
+        if keys:
+            echo(f"{tenant.slug}: {len(keys)} file(s) purged, {documents.human_size(freed)} freed.")
         purged += count
     return purged

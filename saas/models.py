@@ -3,3 +3,5 @@ from tenants.models import PooledSchema, Tenant  # noqa: F401
 from saas.auth.models import ApiToken, Invitation, Membership, User  # noqa: F401
 from saas.settings.models import CompanySetting  # noqa: F401
 from saas.crm.models import *  # noqa: F401,F403
+from saas.documents.models import Document, DocumentType, Version  # noqa: F401
+from storage.ledger import LedgerRow, Reservation  # noqa: F401

@@ -1,2 +1,2 @@
 """Blob storage: bytes under keys, nothing about plans or deals."""
-from .backends import BlobStore, S3Store, blob_store_from_url  # noqa: F401
+from .backends import BlobStore, S3Store, TooLarge, Written, blob_store_from_url, content_disposition  # noqa: F401

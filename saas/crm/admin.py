@@ -16,7 +16,7 @@ from . import access
 from .fields import CLASSIFIERS, CUSTOM_KINDS, STANDARD, slugify_key
 from .models import (RECORD_MODELS, AccessRule, AuditEntry, CustomField, Deal, Department, Entity, Lead, ListItem,
                      Pipeline, Stage, StageKind, StaffDepartment)
-from .services import FieldErrors, _is_active_member, custom_fields, pipelines
+from .services import FieldErrors, _is_active_member, pipelines
 
 
 def _name(raw, field: str = "name", limit: int = 200) -> str:

@@ -22,7 +22,7 @@ from tenants.models import utcnow
 from tenants.scope import current_tenant
 
 from . import access, audit
-from .fields import STANDARD, BadValue, Field, Kind, coerce, many, standard_field, to_decimal, to_json
+from .fields import STANDARD, BadValue, Field, Kind, coerce, many, to_decimal, to_json
 from .models import (RECORD_MODELS, Company, Contact, ContactCompany, CustomField, Deal, DealContact, DealItem,
                      Entity, Lead, LeadStatus, ListItem, Pipeline, Stage, StageKind)
 

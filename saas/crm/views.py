@@ -10,14 +10,14 @@ from decimal import Decimal
 from functools import cached_property
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request
+from flask import Blueprint, flash, make_response, redirect, render_template, request
 from flask_babel import format_date, format_decimal, format_number, gettext as _, lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select
-from werkzeug import exceptions
 
 from saas.auth.session import current_membership, tenant_required
-from saas.errors import Conflict, Forbidden, Invalid, NotFound
+from saas.web.views import service_errors_as_pages
+from saas.errors import Conflict, Invalid, NotFound
 from tenants.db import db
 
 from . import access, admin, audit, forms, services
@@ -55,14 +55,7 @@ def _template_helpers() -> dict:
             "quantity": quantity}
 
 
-@bp.errorhandler(NotFound)
-def _not_found(error: NotFound):
-    return current_app.handle_http_exception(exceptions.NotFound())
-
-
-@bp.errorhandler(Forbidden)
-def _forbidden(error: Forbidden):
-    return current_app.handle_http_exception(exceptions.Forbidden(description=str(error.message)))
+service_errors_as_pages(bp)
 
 
 def staff_page(view):
@@ -88,6 +81,7 @@ EXTRA_FIELDS = {
     "lead_id": (_l("From lead"), "ref:lead"), "contact_id": (_l("Contact"), "ref:contact"),
     "company_id": (_l("Company"), "ref:company"), "deal_id": (_l("Deal"), "ref:deal"),
     "photo": (_l("Photo"), "photo"),
+    "document": (_l("New document"), Kind.TEXT), "version": (_l("New version of a document"), Kind.TEXT),
 }
 PHOTO_CHANGES = {"new": _l("a new one"), "removed": _l("removed")}
 LINKS = {Kind.COMPANY: Entity.COMPANY, Kind.COMPANIES: Entity.COMPANY, Kind.CONTACTS: Entity.CONTACT,
@@ -305,7 +299,7 @@ def records(plural: str):
 HEADING_FIELDS = {"name", "title"}  # shown as the card's heading, not again among the fields
 ACTIONS = {"create": _l("Created"), "update": _l("Changed"), "stage": _l("Stage changed"),
            "convert": _l("Converted"), "merge": _l("Merged"), "delete": _l("Deleted"),
-           "restore": _l("Restored"), "purge": _l("Removed for good")}
+           "restore": _l("Restored"), "purge": _l("Removed for good"), "document": _l("Documents")}
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The home page of each host, the shared template context and the error pages."""
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user
+from werkzeug import exceptions
 from werkzeug.exceptions import HTTPException
 
 from saas.auth.forms import ActionForm, SignupForm
@@ -73,3 +74,17 @@ def _error_message(error: HTTPException) -> str:
         429: _("Too many attempts. Wait a while and try again."),
     }
     return by_status.get(error.code, _("Something went wrong on our side. Please try again."))
+
+
+def service_errors_as_pages(blueprint) -> None:
+    """In a blueprint's pages, a service's NotFound is the 404 page and its Forbidden the 403
+    page with the service's reason (the API turns them into JSON instead)."""
+    from saas.errors import Forbidden, NotFound
+
+    @blueprint.errorhandler(NotFound)
+    def not_found(error: NotFound):
+        return current_app.handle_http_exception(exceptions.NotFound())
+
+    @blueprint.errorhandler(Forbidden)
+    def forbidden(error: Forbidden):
+        return current_app.handle_http_exception(exceptions.Forbidden(description=str(error.message)))
