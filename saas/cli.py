@@ -273,7 +273,7 @@ def _serve_http(app, host, port):
     try:
         # waitress refuses bodies of 1 GiB and more by default; a file may be as large as MAX_FILE_BYTES
         # (plus a multipart envelope). It spools bodies to a temporary file, not to memory.
-        max_body = app.config.get("MAX_FILE_BYTES", 2 * 1024 ** 3) + 16 * 1024 ** 2
+        max_body = app.config["MAX_FILE_BYTES"] + 16 * 1024 ** 2
         server = create_server(app, host=host, port=port, threads=8, ident="DealDocs", max_request_body_size=max_body,
                                recv_bytes=256 * 1024)  # (8 KB by default: receiving a large upload costs CPU)
     except OSError as error:

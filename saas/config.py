@@ -36,6 +36,7 @@ def load_config(instance_path: str) -> dict:
         "OUTBOX_DIR": str(instance / "outbox"),
         "QUEUE_NAME": os.environ.get("QUEUE_NAME", "dealdocs"),
         "TENANT_POOL_SIZE": tenant_pool_size(),
+        "MAX_FILE_BYTES": _int("MAX_FILE_BYTES", 2 * 1024 ** 3),  # per uploaded file (a plan may allow less)
         "MIGRATION_JOBS": _int("MIGRATION_JOBS", 2 * (os.cpu_count() or 1)),
         # Password attempts (sign-in, API tokens, sign-up and invitations for an existing
         # account) per client address, all routes together…

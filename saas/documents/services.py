@@ -100,7 +100,7 @@ def usage(tenant: TenantRef) -> Usage:
 
 
 def max_file_bytes(tenant: TenantRef) -> int:
-    return min(plan_of(tenant.plan).max_file_bytes, current_app.config.get("MAX_FILE_BYTES", 2 * 1024 ** 3))
+    return min(plan_of(tenant.plan).max_file_bytes, current_app.config["MAX_FILE_BYTES"])
 
 
 # --- names and types -----------------------------------------------------------------------
