@@ -233,6 +233,16 @@ def temp_dir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix=f"dealdocs-bench-{RUN_ID}-")
 
 
+def release_app(app) -> None:
+    """A run's end: its queued jobs and rate-limit keys gone, its database connections closed
+    (so the scratch database can be dropped)."""
+    from tenants.db import db
+
+    cleanup_redis(app)
+    with app.app_context():
+        db.engine.dispose()
+
+
 def finish(figures: dict, run_started: float) -> None:
     """Print the figures last, as one JSON line (with the run's wall time)."""
     import json

@@ -700,9 +700,7 @@ def main() -> None:
                 capture.close()
             if bare is not None:
                 bare.close()
-            c.cleanup_redis(app)
-            with app.app_context():
-                db.engine.dispose()
+            c.release_app(app)
     c.finish(figures, run_started)
 
 

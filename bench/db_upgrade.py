@@ -274,9 +274,7 @@ def main() -> None:
                 "postgres": c.server_settings(app),
             }
         finally:
-            c.cleanup_redis(app)
-            with app.app_context():
-                db.engine.dispose()
+            c.release_app(app)
     c.finish(figures, run_started)
 
 

@@ -215,7 +215,6 @@ def main() -> None:
         try:
             from migrations import TENANT
             from saas.auth.passwords import hash_password
-            from tenants.db import db
             from tenants.migrate import head_revision
 
             log = c.log
@@ -320,9 +319,7 @@ def main() -> None:
         finally:
             if server is not None:
                 server.close()
-            c.cleanup_redis(app)
-            with app.app_context():
-                db.engine.dispose()
+            c.release_app(app)
     c.finish(figures, run_started)
 
 

@@ -421,10 +421,7 @@ def main() -> None:
                 stop_web(web)
             s3_service.stop()
             if app is not None:
-                c.cleanup_redis(app)
-                from tenants.db import db
-                with app.app_context():
-                    db.engine.dispose()
+                c.release_app(app)
     c.finish(figures, run_started)
 
 
