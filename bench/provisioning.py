@@ -94,7 +94,7 @@ def check_tenant(app, tenant_id: int, slug: str, email: str, sign_in: bool) -> N
         assert version == head_revision(TENANT), (tenant_id, version)
         assert member == 1, (tenant_id, member)
         if sign_in:
-            ref = TenantRef(tenant_id, None, "", slug, "free", "active")
+            ref = TenantRef(tenant_id, None, "", slug, "active")
             authenticate(ref, email, c.PASSWORD)  # raises Unauthorized if the owner cannot sign in
             db.session.remove()
 

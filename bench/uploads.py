@@ -191,12 +191,12 @@ def make_company(app, label: str, plan: str, deals: int = 1) -> tuple[int, str, 
     """A company through sign_up() with `deals` deals; (tenant id, slug, owner email, deal ids)."""
     from sqlalchemy import select
 
+    from billing.services import apply, offline_state, subscription_of
     from saas.auth.models import Membership
     from saas.auth.services import sign_up
     from saas.crm import services as crm
     from saas.crm.models import Entity
     from tenants.db import db
-    from tenants.models import Tenant
     from tenants.registry import lookup_tenant
     from tenants.scope import tenant_scope
 
@@ -205,14 +205,14 @@ def make_company(app, label: str, plan: str, deals: int = 1) -> tuple[int, str, 
     with app.app_context():
         with c.precomputed_password_hash():
             tenant, user = sign_up(company_name=f"Bench {label}", slug=slug, email=email, password=c.PASSWORD)
-        db.session.execute(text("UPDATE public.tenants SET plan = :p WHERE id = :t"), {"p": plan, "t": tenant.id})
+        apply(subscription_of(tenant.id, lock=True), offline_state(plan, 1))
         db.session.commit()
         with tenant_scope(lookup_tenant(tenant_id=tenant.id)):
             owner = db.session.scalar(select(Membership).where(Membership.tenant_id == tenant.id,
                                                                Membership.user_id == user.id))
             deal_ids = [crm.create(Entity.DEAL, {"title": f"Bench deal {n}"}, owner).id for n in range(deals)]
             db.session.commit()
-        assert db.session.get(Tenant, tenant.id).plan == plan
+        assert subscription_of(tenant.id).plan == plan
         return tenant.id, slug, email, deal_ids
 
 

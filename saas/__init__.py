@@ -13,7 +13,8 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     app = Flask(__name__, instance_path=instance_path)
     app.config.update(load_config(instance_path))
     app.config.update(overrides or {})
-    app.config.setdefault("HOST_AGNOSTIC_ENDPOINTS", ("health.healthz", "static"))
+    # Stripe calls one address for every company: the webhook answers on any host.
+    app.config.setdefault("HOST_AGNOSTIC_ENDPOINTS", ("health.healthz", "static", "account.stripe_webhook"))
     if app.config.get("PROXY_FIX", 0) > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -38,6 +39,8 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     app.teardown_request(release_tenant)
 
     app.url_map.converters["int"] = RecordIdConverter
+    from .account.api import bp as account_api_bp
+    from .account.views import bp as account_bp, stripe_webhook
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
     from .health import bp as health_bp
@@ -51,10 +54,11 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     from .documents.views import bp as documents_bp
 
     for blueprint in (health_bp, web_bp, auth_bp, api_bp, crm_bp, crm_flow_bp, crm_admin_bp, crm_import_bp, crm_api_bp,
-                      documents_bp, documents_api_bp):
+                      documents_bp, documents_api_bp, account_bp, account_api_bp):
         app.register_blueprint(blueprint)
-    for blueprint in (api_bp, crm_api_bp, documents_api_bp):
+    for blueprint in (api_bp, crm_api_bp, documents_api_bp, account_api_bp):
         csrf.exempt(blueprint)  # the API authenticates by bearer token only, never by cookie
+    csrf.exempt(stripe_webhook)  # signed by Stripe instead
     register_error_pages(app)
     from .web.views import template_globals
 

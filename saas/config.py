@@ -37,6 +37,20 @@ def load_config(instance_path: str) -> dict:
         "QUEUE_NAME": os.environ.get("QUEUE_NAME", "dealdocs"),
         "TENANT_POOL_SIZE": tenant_pool_size(),
         "MAX_FILE_BYTES": _int("MAX_FILE_BYTES", 2 * 1024 ** 3),  # per uploaded file (a plan may allow less)
+        # Plans (billing/plans.py): limits and list prices per user per month, in BILLING_CURRENCY.
+        "PLAN_FREE_STORAGE_MB": _int("PLAN_FREE_STORAGE_MB", 200),
+        "PLAN_STANDARD_STORAGE_MB_PER_USER": _int("PLAN_STANDARD_STORAGE_MB_PER_USER", 500),
+        "PLAN_STANDARD_PRICE": os.environ.get("PLAN_STANDARD_PRICE", "9.00"),
+        "PLAN_EXTENDED_PRICE": os.environ.get("PLAN_EXTENDED_PRICE", "15.00"),
+        "BILLING_CURRENCY": os.environ.get("BILLING_CURRENCY", "usd"),
+        "TRIAL_DAYS": _int("TRIAL_DAYS", 14),  # on a company's first Stripe subscription
+        "GRACE_DAYS": _int("GRACE_DAYS", 7),  # after a failed payment, before Free's limits apply
+        # Stripe: unset is the offline provider (the owner switches plans without payment).
+        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        "STRIPE_PRICE_STANDARD": os.environ.get("STRIPE_PRICE_STANDARD", ""),
+        "STRIPE_PRICE_EXTENDED": os.environ.get("STRIPE_PRICE_EXTENDED", ""),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),  # another API address (a local test server)
         "MIGRATION_JOBS": _int("MIGRATION_JOBS", 2 * (os.cpu_count() or 1)),
         # Password attempts (sign-in, API tokens, sign-up and invitations for an existing
         # account) per client address, all routes together…

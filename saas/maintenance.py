@@ -6,16 +6,16 @@ from flask import current_app
 from sqlalchemy import func, select, text, update
 from tqdm import tqdm
 
+from billing.models import Subscription
 from migrations import PUBLIC, TENANT
 from saas.auth.models import Membership
+
 from tenants.db import db
 from tenants.migrate import pending_tenants, upgrade_schema, upgrade_tenant_schemas
 from tenants.models import Tenant, TenantRef
 from tenants.provisioning import drop_tenant_schema, fill_pool
 
-
 _UPGRADE_LOCK = 0x7E4A12  # advisory lock id: one `db upgrade` at a time (serve start-up, operators)
-
 
 def upgrade_everything(jobs: int, echo=print) -> dict[str, str]:
     """Public tree first, then every tenant schema not at head, then a fresh schema pool.
@@ -32,7 +32,6 @@ def upgrade_everything(jobs: int, echo=print) -> dict[str, str]:
         finally:
             lock_connection.execute(select(func.pg_advisory_unlock(_UPGRADE_LOCK)))
             lock_connection.commit()
-
 
 def _upgrade_everything(jobs: int, echo) -> dict[str, str]:
     started = time.perf_counter()
@@ -62,15 +61,14 @@ def _upgrade_everything(jobs: int, echo) -> dict[str, str]:
     fill_pool(db.engine, current_app.config["TENANT_POOL_SIZE"])
     return failed
 
-
 def tenant_rows():
     people = (select(func.count()).where(Membership.tenant_id == Tenant.id, Membership.active.is_(True))
               .correlate(Tenant).scalar_subquery())
     return db.session.execute(
-        select(Tenant.id, Tenant.slug, Tenant.name, Tenant.status, Tenant.plan, people.label("people"))
-        .order_by(Tenant.id)
+        select(Tenant.id, Tenant.slug, Tenant.name, Tenant.status, func.coalesce(Subscription.plan, "free").label("plan"),
+               people.label("people"))
+        .outerjoin(Subscription, Subscription.tenant_id == Tenant.id).order_by(Tenant.id)
     ).all()
-
 
 def find_tenant_or_fail(slug: str) -> TenantRef:
     tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
@@ -78,12 +76,10 @@ def find_tenant_or_fail(slug: str) -> TenantRef:
         raise click.ClickException(f"No tenant with slug {slug!r}.")
     return TenantRef.of(tenant)
 
-
 def set_tenant_status(slug: str, status: str) -> None:
     find_tenant_or_fail(slug)
     db.session.execute(update(Tenant).where(Tenant.slug == slug).values(status=status))
     db.session.commit()
-
 
 def drop_tenant(tenant: TenantRef) -> int:
     """Suspend (no new data), delete the blobs, then the schema and the registry row together."""
@@ -95,7 +91,6 @@ def drop_tenant(tenant: TenantRef) -> int:
         drop_tenant_schema(connection, tenant.id)
         connection.execute(text("DELETE FROM public.tenants WHERE id = :id"), {"id": tenant.id})
     return deleted
-
 
 def purge_recycle_bins(echo=print) -> int:
     """Remove for good what any tenant deleted more than 30 days ago (records, and documents with

@@ -5,3 +5,4 @@ from saas.settings.models import CompanySetting  # noqa: F401
 from saas.crm.models import *  # noqa: F401,F403
 from saas.documents.models import Document, DocumentType, Version  # noqa: F401
 from storage.ledger import LedgerRow, Reservation  # noqa: F401
+from billing.models import StripeEvent, Subscription  # noqa: F401

@@ -34,7 +34,6 @@ class Tenant(PublicModel):
     uuid: Mapped[UUID] = mapped_column(Uuid, unique=True, default=uuid4)
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(40), unique=True)
-    plan: Mapped[str] = mapped_column(String(30), default="free")
     status: Mapped[str] = mapped_column(String(20), default=TenantStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The tenant tree revision of its schema, written in the same transaction as the schema's
@@ -72,12 +71,11 @@ class TenantRef:
     uuid: UUID
     name: str
     slug: str
-    plan: str
     status: str
 
     @classmethod
     def of(cls, tenant: "Tenant") -> "TenantRef":
-        return cls(tenant.id, tenant.uuid, tenant.name, tenant.slug, tenant.plan, tenant.status)
+        return cls(tenant.id, tenant.uuid, tenant.name, tenant.slug, tenant.status)
 
     schema = Tenant.schema
     is_active = Tenant.is_active

@@ -14,4 +14,4 @@ def lookup_tenant(*, slug: str | None = None, tenant_id: int | None = None) -> T
     column, value = (Tenant.slug, slug) if slug is not None else (Tenant.id, tenant_id)
     with db.engine.connect() as connection:
         row = connection.execute(select(Tenant.__table__).where(column == value)).first()
-    return TenantRef(row.id, row.uuid, row.name, row.slug, row.plan, row.status) if row else None
+    return TenantRef(row.id, row.uuid, row.name, row.slug, row.status) if row else None

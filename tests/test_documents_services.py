@@ -7,6 +7,7 @@ import pytest
 from urllib.request import urlopen
 from sqlalchemy import update
 
+from billing.services import apply, offline_state, subscription_of
 from saas.blobs import blob_store
 from saas.crm import audit, services as crm
 from saas.crm.models import Entity
@@ -15,7 +16,7 @@ from saas.documents.models import Document
 from saas.errors import NotFound
 from storage import ledger
 from tenants.db import db
-from tenants.models import Tenant, TenantRef, utcnow
+from tenants.models import TenantRef, utcnow
 from tenants.registry import lookup_tenant
 
 from .crm_helpers import acting_as, add_person, set_rule
@@ -101,7 +102,7 @@ def test_plans_set_the_limit_standard_per_active_user_extended_none(app, make_te
     add_person(app, company)
     with app.app_context():
         for plan, limit in (("free", 200 * 1024 ** 2), ("standard", 2 * 500 * 1024 ** 2), ("extended", None)):
-            db.session.execute(update(Tenant).where(Tenant.id == company.id).values(plan=plan))
+            apply(subscription_of(company.id, lock=True), offline_state(plan, 2))
             db.session.commit()
             assert documents.usage(tenant_of(company)).limit == limit
 

@@ -146,8 +146,8 @@ def test_a_failed_sign_up_leaves_no_half_made_tenant(app, database_url):
     # Another session holds an uncommitted tenant row with the slug; our sign-up blocks on the
     # unique index after creating its schema, then fails when that row commits.
     other = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1)).connect()
-    other.execute(text("INSERT INTO public.tenants (uuid, name, slug, plan, status, created_at) "
-                       "VALUES (gen_random_uuid(), 'Winner', :slug, 'free', 'active', now())"), {"slug": slug})
+    other.execute(text("INSERT INTO public.tenants (uuid, name, slug, status, created_at) "
+                       "VALUES (gen_random_uuid(), 'Winner', :slug, 'active', now())"), {"slug": slug})
     errors = []
 
     def loser():

@@ -10,12 +10,13 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.yaml_utils import load_yaml_from_docstring
 from flask import current_app
 
+from saas.account import schemas as account_schemas
 from saas.crm import schemas as crm_schemas
 from saas.documents import schemas as document_schemas
 
 from . import schemas
 
-BLUEPRINTS = ("api", "crm_api", "documents_api")
+BLUEPRINTS = ("api", "crm_api", "documents_api", "account_api")
 DEFAULT_TAG = "Account"
 TAGS = {  # in the order the docs page shows them
     DEFAULT_TAG: "Sign-up, tokens, the token's person and their company's people",
@@ -24,6 +25,7 @@ TAGS = {  # in the order the docs page shows them
     "Leads": "Leads, their stage bar and their conversion", "Pipelines": "Deal pipelines and the lead stage bar",
     "Custom fields": "Fields the company added to leads, contacts, companies and deals",
     "Documents": "Files on deal, company and contact cards: their cards, versions, bytes and the storage quota",
+    "Billing": "The company's plan, seats, storage limit and payment status; switching plans",
 }
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 NOT_DESCRIBED = {"api.openapi", "crm_api.docs"}
@@ -50,7 +52,7 @@ def spec() -> dict:
         api.tag({"name": tag, "description": description})
     for name in ACCOUNT_SCHEMAS:
         api.components.schema(name, schema=getattr(schemas, name))
-    for schema in (*crm_schemas.COMPONENTS, *document_schemas.COMPONENTS):
+    for schema in (*crm_schemas.COMPONENTS, *document_schemas.COMPONENTS, *account_schemas.COMPONENTS):
         api.components.schema(schema.__name__, schema=schema)
     for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint.partition(".")[0] not in BLUEPRINTS or rule.endpoint in NOT_DESCRIBED:

@@ -13,6 +13,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from billing.services import open_subscription
+from saas.account.seats import seats_changed
 from saas.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from saas.jobs import enqueue_after_commit, redis_connection
 from tenants.db import db
@@ -100,6 +102,7 @@ def sign_up(*, company_name: str, slug: str, email: str, password: str, owner_na
         db.session.flush()
         create_tenant_schema(db.session.connection(), tenant.id)
         db.session.add(Membership(user=user, tenant_id=tenant.id, role=Role.OWNER))
+        open_subscription(tenant.id)
         enqueue_after_commit(tasks.refill_schema_pool, retries=0)
         db.session.commit()
     except IntegrityError as error:
@@ -373,6 +376,7 @@ def accept_invitation(tenant: TenantRef, token: str, *, password: str, name: str
         raise Unauthorized(_l("Wrong password for %(email)s.", email=user.email), field="password")
     db.session.add(Membership(user=user, tenant_id=tenant.id, role=invitation.role))
     invitation.accepted_at = utcnow()
+    seats_changed(tenant)
     db.session.commit()
     return user
 
@@ -403,6 +407,7 @@ def set_active(tenant: TenantRef, actor: Membership, membership_id: int, active:
     """Deactivate (signed out at once, tokens stop working) or reactivate a person."""
     target = _managed_membership(tenant, actor, membership_id)
     target.active = active
+    seats_changed(tenant)
     if not active:
         db.session.execute(update(ApiToken).where(
             ApiToken.user_id == target.user_id, ApiToken.tenant_id == tenant.id, ApiToken.revoked_at.is_(None)

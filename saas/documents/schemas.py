@@ -7,7 +7,7 @@ responsible person that exists) and name each failing field.
 from flask_babel import gettext as _
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from billing.plans import PLANS
+from billing.plans import KEYS
 from saas.crm.models import Entity
 
 from .models import DocumentStatus
@@ -109,7 +109,7 @@ class RecordUsageOut(Schema):
 
 
 class UsageOut(Schema):
-    plan = fields.String(metadata={"enum": list(PLANS)})
+    plan = fields.String(metadata={"enum": list(KEYS)})
     limit_bytes = fields.Integer(allow_none=True, metadata={"description": "null: unlimited"})
     used_bytes = fields.Integer(metadata={"description": "every stored version, the recycle bin included"})
     reserved_bytes = fields.Integer(metadata={"description": "held by uploads in progress"})
@@ -120,7 +120,7 @@ class UsageOut(Schema):
 class QuotaErrorOut(Schema):
     error = fields.String(metadata={"enum": ["quota_exceeded"]})
     message = fields.String()
-    plan = fields.String(metadata={"enum": list(PLANS)})
+    plan = fields.String(metadata={"enum": list(KEYS)})
     limit_bytes = fields.Integer()
     used_bytes = fields.Integer(metadata={"description": "used and reserved now"})
 

@@ -19,7 +19,8 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
-from billing.plans import plan_of
+from billing.services import limits_plan
+from saas.account.seats import active_users
 from saas.auth.models import Membership
 from saas.blobs import blob_store
 from saas.crm import audit, services as crm
@@ -47,9 +48,15 @@ class QuotaRefused(ServiceError):
     status, code = 413, "quota_exceeded"
 
     def __init__(self, plan, limit: int, used: int):
-        super().__init__(_l("This upload would pass the %(plan)s plan's storage limit: %(used)s of %(limit)s "
-                            "used. Free space or change the plan.", plan=plan.name, used=human_size(used),
-                            limit=human_size(limit)))
+        if used > limit:  # e.g. after a downgrade: say exactly how much must go
+            message = _l("The company stores %(used)s, more than the %(limit)s of the %(plan)s plan: free %(excess)s "
+                         "or change the plan before uploading. Nothing has been deleted.", plan=plan.name,
+                         used=human_size(used), limit=human_size(limit), excess=human_size(used - limit))
+        else:
+            message = _l("This upload would pass the %(plan)s plan's storage limit: %(used)s of %(limit)s "
+                         "used. Free space or change the plan.", plan=plan.name, used=human_size(used),
+                         limit=human_size(limit))
+        super().__init__(message)
         self.plan, self.limit_bytes, self.used_bytes = plan, limit, used
 
 
@@ -76,11 +83,6 @@ def human_size(size: int) -> str:
 
 # --- quota ---------------------------------------------------------------------------------
 
-def active_users(tenant: TenantRef) -> int:
-    return db.session.scalar(select(func.count()).select_from(Membership).where(
-        Membership.tenant_id == tenant.id, Membership.active.is_(True)))
-
-
 @dataclass(frozen=True)
 class Usage:
     plan: object
@@ -94,13 +96,14 @@ class Usage:
 
 
 def usage(tenant: TenantRef) -> Usage:
-    plan = plan_of(tenant.plan)
+    """Storage against the limit that applies now (Free's, when a payment is long overdue)."""
+    plan = limits_plan(tenant.id)
     used, reserved = ledger.usage(tenant.id)
-    return Usage(plan, used, reserved, plan.storage_limit(active_users(tenant)))
+    return Usage(plan, used, reserved, plan.storage_limit(active_users(tenant.id)))
 
 
 def max_file_bytes(tenant: TenantRef) -> int:
-    return min(plan_of(tenant.plan).max_file_bytes, current_app.config["MAX_FILE_BYTES"])
+    return min(limits_plan(tenant.id).max_file_bytes, current_app.config["MAX_FILE_BYTES"])
 
 
 # --- names and types -----------------------------------------------------------------------

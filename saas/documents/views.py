@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
-from billing.plans import plan_of
 from saas.auth.models import Role
 from saas.auth.session import current_membership
 from saas.web.views import service_errors_as_pages
@@ -23,7 +22,6 @@ from saas.crm.views import staff_page
 from saas.crm.fields import ENTITY_LABELS
 from saas.crm.models import RECORD_MODELS, Entity
 from saas.errors import Conflict, Invalid, ServiceError
-from storage import ledger
 from tenants.db import db
 
 from . import services
@@ -406,14 +404,11 @@ def storage_notice() -> Notice | None:
     g.storage_notice = None
     membership = current_membership()
     if g.get("tenant") is not None and membership is not None and membership.role == Role.OWNER:
-        plan = plan_of(g.tenant.plan)
-        if plan.storage_per_company is not None or plan.storage_per_user is not None:
-            limit = plan.storage_limit(services.active_users(g.tenant) if plan.storage_per_user else 1)
-            try:
-                used, reserved = ledger.usage(g.tenant.id)
-            except SQLAlchemyError:  # an error page after a failed transaction: no notice, not a second error
-                return None
-            share = (used + reserved) / limit if limit else 0
-            if share >= 0.8:
-                g.storage_notice = Notice(share >= 1, min(int(share * 100), 999), str(plan.name), used, limit)
+        try:
+            current = services.usage(g.tenant)
+        except SQLAlchemyError:  # an error page after a failed transaction: no notice, not a second error
+            return None
+        if current.share is not None and current.share >= 0.8:
+            g.storage_notice = Notice(current.share >= 1, min(int(current.share * 100), 999), str(current.plan.name),
+                                      current.used, current.limit)
     return g.storage_notice

@@ -1,0 +1,152 @@
+"""Stripe webhooks: verify, store once, then (in a job) bring the subscription to Stripe's state.
+
+Events can arrive late, twice or out of order, so no handler trusts the event's copy of an
+object or the order of arrival: each one names a subscription, and processing fetches that
+subscription from Stripe while holding the company's subscription row, and applies it whole.
+The last one to run therefore applies the newest state, whatever order the events came in.
+"""
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import stripe
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from tenants.db import db
+from tenants.models import utcnow
+
+from . import stripe_provider
+from .models import Provider, StripeEvent, Subscription
+from .services import FREE, apply, subscription_of
+
+HANDLED = frozenset({
+    "checkout.session.completed",
+    "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+    "customer.subscription.paused", "customer.subscription.resumed",
+    "invoice.paid", "invoice.payment_failed", "invoice.payment_succeeded",
+})
+TOLERANCE_SECONDS = 300  # a signature older than this is refused (replayed captures)
+
+
+class BadSignature(Exception):
+    pass
+
+
+def receive(payload: bytes, signature: str) -> str | None:
+    """Verify and store an event; its id when it is new and ours to process, else None.
+
+    Raises BadSignature for anything Stripe did not sign with our secret in the last 5 minutes."""
+    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    if not secret:
+        raise BadSignature("STRIPE_WEBHOOK_SECRET is not set")
+    try:
+        stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature or "", secret, TOLERANCE_SECONDS)
+        event = json.loads(payload)
+        values = dict(id=str(event["id"]), type=str(event["type"]), payload=event,
+                      created=datetime.fromtimestamp(int(event["created"]), tz=timezone.utc), received_at=utcnow())
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise BadSignature(str(error)) from error
+    if values["type"] not in HANDLED:
+        return None
+    new = db.session.execute(insert(StripeEvent).values(**values).on_conflict_do_nothing()
+                             .returning(StripeEvent.id)).scalar()
+    return new
+
+
+@dataclass(frozen=True)
+class Outcome:
+    tenant_id: int | None
+    message: str
+
+
+def process(event_id: str) -> Outcome:
+    """Apply one stored event (run by a job; safe to run again: a processed event is skipped)."""
+    event = db.session.get(StripeEvent, event_id, with_for_update=True)
+    if event is None or event.processed_at is not None:
+        db.session.rollback()
+        return Outcome(event.tenant_id if event else None, "already processed")
+    obj = event.payload["data"]["object"]
+    outcome = _handle(event.type, obj)
+    event = db.session.get(StripeEvent, event_id)
+    event.processed_at, event.tenant_id, event.outcome = utcnow(), outcome.tenant_id, outcome.message
+    db.session.commit()
+    return outcome
+
+
+def _handle(kind: str, obj: dict) -> Outcome:
+    if kind == "checkout.session.completed":
+        if obj.get("mode") != "subscription" or not obj.get("subscription"):
+            return Outcome(None, "not a subscription checkout")
+        return sync(_id(obj["subscription"]), tenant_hint=_int(obj.get("client_reference_id")),
+                    customer=_id(obj.get("customer")))
+    if kind.startswith("customer.subscription."):
+        return sync(obj["id"], tenant_hint=_int((obj.get("metadata") or {}).get("tenant_id")),
+                    customer=_id(obj.get("customer")))
+    subscription = _id(((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+                       or obj.get("subscription"))
+    if not subscription:
+        return Outcome(None, "an invoice without a subscription")
+    return sync(subscription, customer=_id(obj.get("customer")))
+
+
+def sync(subscription_id: str, *, tenant_hint: int | None = None, customer: str | None = None) -> Outcome:
+    """Bring the company that owns Stripe subscription `subscription_id` to its current state."""
+    tenant_id = _owner(subscription_id, tenant_hint, customer)
+    if tenant_id is None:
+        return Outcome(None, f"no company for {subscription_id}")
+    row = subscription_of(tenant_id, lock=True)  # one change at a time per company, fetched under the lock
+    remote = stripe_provider.fetch(subscription_id)
+    if row.stripe_customer_id and remote["customer"] != row.stripe_customer_id:
+        return Outcome(tenant_id, f"{subscription_id} belongs to another customer; ignored")
+    if row.stripe_subscription_id not in (None, remote["id"]):
+        # The company already pays through another subscription: an old one ending, or a second
+        # checkout, must not touch it.
+        current_app.logger.warning("tenant %s: subscription %s is not its current one (%s)", tenant_id,
+                                   remote["id"], row.stripe_subscription_id)
+        return Outcome(tenant_id, f"{subscription_id} is not the current subscription; ignored")
+    try:
+        state = stripe_provider.state_of(remote)
+    except LookupError as error:
+        return Outcome(tenant_id, str(error))
+    row.provider, row.stripe_customer_id = Provider.STRIPE, remote["customer"]
+    if state is None:
+        row.stripe_subscription_id = row.stripe_item_id = None
+        changes = apply(row, FREE)
+    else:
+        row.stripe_subscription_id, row.stripe_item_id = remote["id"], stripe_provider.seat_item(remote)["id"]
+        changes = apply(row, state)
+    return Outcome(tenant_id, "changed " + ", ".join(sorted(changes)) if changes else "no change")
+
+
+def _owner(subscription_id: str, tenant_hint: int | None, customer: str | None) -> int | None:
+    """The company a subscription belongs to: known by its id, else by the tenant our Checkout
+    recorded, else by the Stripe customer."""
+    for column, value in ((Subscription.stripe_subscription_id, subscription_id),
+                          (Subscription.tenant_id, tenant_hint),
+                          (Subscription.stripe_customer_id, customer)):
+        if value:
+            found = db.session.scalar(select(Subscription.tenant_id).where(column == value))
+            if found is not None:
+                return found
+    if tenant_hint is not None:
+        return tenant_hint if _tenant_exists(tenant_hint) else None
+    return None
+
+
+def _tenant_exists(tenant_id: int) -> bool:
+    from tenants.models import Tenant
+    return db.session.get(Tenant, tenant_id) is not None
+
+
+def _id(value) -> str | None:
+    """An expandable field: an id, or the expanded object."""
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

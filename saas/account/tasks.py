@@ -1,0 +1,29 @@
+"""Billing jobs: apply a Stripe event, and keep paid seats equal to active people."""
+from billing import stripe_provider, webhooks
+from billing.models import Provider
+from billing.services import apply, offline_state, subscription_of
+from tenants.db import db
+
+from .seats import active_users
+
+
+def process_stripe_event(event_id: str) -> str:
+    outcome = webhooks.process(event_id)
+    if outcome.tenant_id is not None:
+        sync_seats(outcome.tenant_id)  # a new subscription bills the people active now
+    return outcome.message
+
+
+def sync_seats(tenant_id: int) -> int:
+    """Bill as many seats as there are active people now (absolute, so running twice is harmless)."""
+    row = subscription_of(tenant_id, lock=True)
+    seats = active_users(tenant_id)
+    if row.provider == Provider.STRIPE and row.stripe_subscription_id:
+        if row.seats != seats:
+            state = stripe_provider.state_of(stripe_provider.set_seats(row, seats))
+            if state is not None:
+                apply(row, state)
+    else:
+        apply(row, offline_state(row.plan, seats))
+    db.session.commit()
+    return seats
