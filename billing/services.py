@@ -3,7 +3,7 @@ payment provider says to it. Both providers (offline and Stripe) change plans on
 
 Nothing here knows about people or documents: seat counts are handed in by the caller.
 """
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
@@ -56,7 +56,10 @@ class Standing:
 
 
 def standing(tenant_id: int) -> Standing:
-    row = subscription_of(tenant_id)
+    return standing_of(subscription_of(tenant_id))
+
+
+def standing_of(row: Subscription) -> Standing:
     plan = plan_of(row.plan)
     limited = row.limited(grace_days())
     return Standing(plan, plan_of("free") if limited else plan, row.status, row.grace_until(grace_days()), row)
@@ -112,7 +115,3 @@ def offline_state(plan_key: str, seats: int) -> State:
 
 def to_minor(amount) -> int:
     return int((amount * 100).to_integral_value())
-
-
-def with_seats(state: State, seats: int) -> State:
-    return replace(state, seats=seats)

@@ -104,16 +104,17 @@ def portal_url(row: Subscription, return_url: str, plan: Plan | None = None) -> 
     return _call(client().v1.billing_portal.sessions.create, params).url
 
 
-def set_seats(row: Subscription, seats: int) -> stripe.Subscription:
+def set_seats(row: Subscription, seats: int) -> dict:
     """Bill `seats` seats from now on, prorated; the absolute quantity, so repeating it is harmless."""
     return _call(client().v1.subscriptions.update, row.stripe_subscription_id, {
         "items": [{"id": row.stripe_item_id, "quantity": max(seats, 1)}],
         "proration_behavior": "create_prorations",
-    })
+    }).to_dict()
 
 
-def fetch(subscription_id: str) -> stripe.Subscription:
-    return _call(client().v1.subscriptions.retrieve, subscription_id)
+def fetch(subscription_id: str) -> dict:
+    """The subscription as Stripe has it now, as plain dicts (StripeObjects are not dicts in stripe 16)."""
+    return _call(client().v1.subscriptions.retrieve, subscription_id).to_dict()
 
 
 def seat_item(remote) -> dict | None:

@@ -34,9 +34,17 @@ class BadSignature(Exception):
     pass
 
 
-def receive(payload: bytes, signature: str) -> str | None:
-    """Verify and store an event; its id when it is new and ours to process, else None.
+@dataclass(frozen=True)
+class Received:
+    event_id: str | None  # to process (new, or stored but not processed yet); None: nothing to do
+    repeat: bool  # Stripe sent this event before
 
+
+def receive(payload: bytes, signature: str) -> Received:
+    """Verify and store an event once.
+
+    A repeat of an event that is stored but not processed yet (its job was lost, say) is handed
+    back for processing again: processing is idempotent, and Stripe's retries are what recover it.
     Raises BadSignature for anything Stripe did not sign with our secret in the last 5 minutes."""
     secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
     if not secret:
@@ -49,10 +57,12 @@ def receive(payload: bytes, signature: str) -> str | None:
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         raise BadSignature(str(error)) from error
     if values["type"] not in HANDLED:
-        return None
-    new = db.session.execute(insert(StripeEvent).values(**values).on_conflict_do_nothing()
-                             .returning(StripeEvent.id)).scalar()
-    return new
+        return Received(None, False)
+    if db.session.execute(insert(StripeEvent).values(**values).on_conflict_do_nothing()
+                          .returning(StripeEvent.id)).scalar() is not None:
+        return Received(values["id"], False)
+    processed = db.session.scalar(select(StripeEvent.processed_at).where(StripeEvent.id == values["id"]))
+    return Received(None if processed else values["id"], True)
 
 
 @dataclass(frozen=True)

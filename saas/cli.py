@@ -80,18 +80,34 @@ def tenants():
 
 
 @tenants.command("list")
+@click.option("--plan", type=click.Choice(["free", "standard", "extended"]), help="Only companies on this plan.")
+@click.option("--status", type=click.Choice(["active", "trialing", "past_due", "suspended"]),
+              help="Only companies in this state (suspended wins over the subscription's state).")
 @with_appcontext
-def tenants_list():
-    """Every tenant with its status, plan and people."""
-    from saas.maintenance import tenant_rows
+def tenants_list(plan, status):
+    """Every tenant with its status, plan, seats, storage and MRR (the operator page's table)."""
+    from saas.documents.services import human_size
+    from saas.operator.services import tenant_table
 
-    rows = tenant_rows()
-    if not rows:
-        click.echo("No tenants yet. Create one with `dealdocs tenants create` or at the sign-up page.")
+    table = tenant_table(plan=plan, status=status, per_page=None)
+    if not table.rows:
+        if plan or status:
+            click.echo("No tenants match these filters.")
+        else:
+            click.echo("No tenants yet. Create one with `dealdocs tenants create` or at the sign-up page.")
         return
-    click.echo(f"{'ID':>6}  {'SLUG':<24} {'STATUS':<10} {'PLAN':<9} {'PEOPLE':>6}  NAME")
-    for row in rows:
-        click.echo(f"{row.id:>6}  {row.slug:<24} {row.status:<10} {row.plan:<9} {row.people:>6}  {row.name}")
+    click.echo(f"{'ID':>6}  {'SLUG':<24} {'STATUS':<10} {'PLAN':<9} {'SEATS':>5}  {'STORAGE':<22} {'MRR':>14}  NAME")
+    for row in table.rows:
+        limit = "unlimited" if row.limit is None else human_size(row.limit)
+        mrr = _money(row.mrr_amount, row.currency) if row.mrr else "-"
+        click.echo(f"{row.id:>6}  {row.slug:<24} {row.status:<10} {row.plan.key:<9} {row.seats:>5}  "
+                   f"{human_size(row.used) + ' / ' + limit:<22} {mrr:>14}  {row.name}")
+    totals = ", ".join(_money(amount, currency) for currency, amount in table.total_amounts()) or "0"
+    click.echo(f"{len(table.rows)} tenant(s). Total MRR: {totals}")
+
+
+def _money(amount, currency: str) -> str:
+    return f"{amount:,.2f} {currency.upper()}"
 
 
 @tenants.command("create")
@@ -172,6 +188,58 @@ def tenants_purge_bin():
     from .maintenance import purge_recycle_bins
 
     click.echo(f"Purged {purge_recycle_bins(echo=click.echo)} record(s).")
+
+
+# --- operators -----------------------------------------------------------------------------
+
+@cli.group()
+def operators():
+    """Platform admins: who may open the operator page (/operator on the public site)."""
+
+
+@operators.command("grant")
+@click.argument("email")
+@with_appcontext
+def operators_grant(email):
+    """Let the person with this email open the operator page (they sign in with their password)."""
+    from saas.errors import ServiceError
+    from saas.operator.services import grant
+
+    try:
+        user = grant(email)
+    except ServiceError as error:
+        raise click.ClickException(str(error.message))
+    click.echo(f"{user.email} is a platform admin: they sign in at /operator/signin on the public site.")
+
+
+@operators.command("revoke")
+@click.argument("email")
+@with_appcontext
+def operators_revoke(email):
+    """Take the operator page away from this person; their operator sessions end at once."""
+    from saas.errors import ServiceError
+    from saas.operator.services import revoke
+
+    try:
+        had_it = revoke(email)
+    except ServiceError as error:
+        raise click.ClickException(str(error.message))
+    click.echo(f"{email.strip().lower()} is no longer a platform admin." if had_it
+               else f"{email.strip().lower()} was not a platform admin; nothing changed.")
+
+
+@operators.command("list")
+@with_appcontext
+def operators_list():
+    """Every platform admin."""
+    from saas.operator.services import platform_admins
+
+    admins = platform_admins()
+    if not admins:
+        click.echo("No platform admins yet. Make one with `dealdocs operators grant EMAIL`.")
+        return
+    for user in admins:
+        click.echo(f"{user.email:<40} {user.name}")
 
 
 # --- storage -------------------------------------------------------------------------------

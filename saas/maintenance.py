@@ -6,9 +6,7 @@ from flask import current_app
 from sqlalchemy import func, select, text, update
 from tqdm import tqdm
 
-from billing.models import Subscription
 from migrations import PUBLIC, TENANT
-from saas.auth.models import Membership
 
 from tenants.db import db
 from tenants.migrate import pending_tenants, upgrade_schema, upgrade_tenant_schemas
@@ -60,15 +58,6 @@ def _upgrade_everything(jobs: int, echo) -> dict[str, str]:
     # Pooled schemas built before this migration are dropped and rebuilt at the new head.
     fill_pool(db.engine, current_app.config["TENANT_POOL_SIZE"])
     return failed
-
-def tenant_rows():
-    people = (select(func.count()).where(Membership.tenant_id == Tenant.id, Membership.active.is_(True))
-              .correlate(Tenant).scalar_subquery())
-    return db.session.execute(
-        select(Tenant.id, Tenant.slug, Tenant.name, Tenant.status, func.coalesce(Subscription.plan, "free").label("plan"),
-               people.label("people"))
-        .outerjoin(Subscription, Subscription.tenant_id == Tenant.id).order_by(Tenant.id)
-    ).all()
 
 def find_tenant_or_fail(slug: str) -> TenantRef:
     tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))

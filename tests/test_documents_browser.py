@@ -136,7 +136,7 @@ def test_delete_and_restore_the_free_quota_refusal_and_another_company_sees_noth
     page.set_input_files("[data-documents-input]", files(("drawing.dwg", DWG)))
     refused = page.locator("[data-documents-progress] li[data-state=quota_exceeded]")
     expect(refused).to_contain_text("Free plan's storage limit: 200.0 MB of 200.0 MB used")
-    expect(refused.locator("a", has_text="Storage and plan")).to_have_attribute("href", "/settings/storage")
+    expect(refused.locator("a", has_text="Storage and plan")).to_have_attribute("href", "/settings/plan")
     shot(page, "docs-03-quota-refusal")
 
     # Globex's owner sees none of it: not on its own host, not by Acme's addresses.

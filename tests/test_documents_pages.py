@@ -243,7 +243,7 @@ def test_the_free_quota_refuses_an_upload_with_the_plan_and_the_usage(app, make_
     assert answer["error"] == "quota_exceeded" and answer["plan"] == "Free"
     assert answer["limit_bytes"] == 200 * MB and answer["used_bytes"] == 200 * MB - 10
     assert "Free" in answer["message"] and "200.0 MB" in answer["message"]
-    assert answer["plan_url"] == "/settings/storage"
+    assert answer["plan_url"] == "/settings/plan"
     with app.app_context():
         assert ledger.usage(company.id) == (200 * MB - 10, 0)  # the reservation was never granted
 

@@ -1,5 +1,5 @@
 """REST API v1 for the company's plan: read it (owner and administrators), change it (owner)."""
-from flask import Blueprint, g, url_for
+from flask import Blueprint, g
 
 from saas.api.views import json_body, register_error_handlers, token_required
 
@@ -47,7 +47,7 @@ def change_plan(data):
         502: {description: "The payment service did not answer", content: {application/json: {schema: ErrorOut}}}
     """
     change = services.change_plan(g.tenant, g.api_membership, data["plan"], email=g.api_user.email,
-                                  return_url=url_for("account.plan", _external=True))
+                                  return_url=services.plan_page_url(g.tenant))
     body = {"applied": change.applied, "url": change.url, "kind": change.kind,
             "billing": billing_body(services.overview(g.tenant, g.api_membership)) if change.applied else None}
     return PlanChangeOut().dump(body)

@@ -11,6 +11,7 @@ from billing.plans import Plan, catalogue, plan_of
 from billing.services import Standing, apply, offline_state, standing, subscription_of
 from billing.stripe_provider import StripeUnavailable
 from saas.auth.models import Membership, Role
+from saas.tenancy import tenant_url
 from saas.errors import Conflict, Forbidden, Invalid, ServiceError
 from storage import ledger
 from tenants.db import db
@@ -102,6 +103,11 @@ class Change:
     applied: bool  # the plan changed now (offline); else the owner continues at `url`
     url: str | None = None
     kind: str | None = None  # "checkout" or "portal"
+
+
+def plan_page_url(tenant: TenantRef) -> str:
+    """Where Stripe sends the owner back: the plan page on the company's own host."""
+    return tenant_url(tenant.slug, "/settings/plan")
 
 
 def change_plan(tenant: TenantRef, actor: Membership, plan_key: str, *, email: str, return_url: str) -> Change:

@@ -263,6 +263,7 @@ def reset_password(token: str, password: str) -> User:
     db.session.commit()
     for membership in user.memberships:  # whoever knew the old password is out everywhere
         end_all_sessions(user.id, membership.tenant_id)
+    end_all_sessions(user.id, 0)  # and the platform's operator sessions (tenant id 0)
     return user
 
 

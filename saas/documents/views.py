@@ -32,7 +32,7 @@ bp = Blueprint("documents", __name__)
 PLURALS = {"deals": Entity.DEAL, "companies": Entity.COMPANY, "contacts": Entity.CONTACT}
 PLURAL_OF = {entity: plural for plural, entity in PLURALS.items()}
 CARD = "/<any(deals, companies, contacts):plural>/<int:record_id>"
-PLAN_URL = "/settings/storage"  # the plan page arrives with billing; until then, the usage page
+PLAN_URL = "/settings/plan"
 STATUS_LABELS = {DocumentStatus.DRAFT: _l("Draft"), DocumentStatus.ACTIVE: _l("Active"),
                  DocumentStatus.SIGNED: _l("Signed"), DocumentStatus.ARCHIVED: _l("Archived")}
 CARD_FIELDS = ("title", "type_id", "number", "signed_on", "counterparty", "our_entity", "responsible_id", "status",

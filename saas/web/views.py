@@ -40,7 +40,15 @@ def template_globals() -> dict:
         "tenant_url": tenant_url,
         "get_locale": get_locale,
         "format_phone": format_phone,
+        "billing_notice": _billing_notice,
     }
+
+
+def _billing_notice():
+    """The owner's billing banner (saas.account.views decides; imported late: it imports this module)."""
+    from saas.account.views import billing_notice
+
+    return billing_notice()
 
 
 def register_error_pages(app) -> None:
