@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import stripe
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from .models import Status, Subscription
 from .plans import Plan, plan_of
@@ -23,7 +24,11 @@ ENDED = {"canceled", "incomplete_expired"}
 
 
 class StripeUnavailable(Exception):
-    """Stripe could not be reached or refused the call; the message is for a person."""
+    """Stripe could not be reached or refused the call; `message` is for a person."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
 
 
 def enabled() -> bool:
@@ -36,15 +41,30 @@ def client() -> stripe.StripeClient:
         base = app.config.get("STRIPE_API_BASE")
         app.extensions["dealdocs_stripe"] = stripe.StripeClient(
             app.config["STRIPE_SECRET_KEY"], base_addresses={"api": base} if base else None,
-            max_network_retries=2)
+            # Calls are made while the company's subscription row is locked: a slow Stripe must
+            # fail in seconds (and be retried by the job), not hold the row for minutes.
+            http_client=stripe.RequestsClient(timeout=10), max_network_retries=2)
     return app.extensions["dealdocs_stripe"]
 
 
+def check_config(config) -> None:
+    """At start-up: Stripe without its prices or webhook secret would fail only when an owner pays."""
+    if not config.get("STRIPE_SECRET_KEY"):
+        return
+    missing = [name for name in ("STRIPE_WEBHOOK_SECRET", "STRIPE_PRICE_STANDARD", "STRIPE_PRICE_EXTENDED")
+               if not config.get(name)]
+    if missing:
+        raise RuntimeError(f"STRIPE_SECRET_KEY is set but {', '.join(missing)} is not: set them, or unset "
+                           "STRIPE_SECRET_KEY to switch plans without payment")
+
+
 def price_id(plan: Plan) -> str:
-    price = current_app.config.get(f"STRIPE_PRICE_{plan.key.upper()}")
-    if not price:
-        raise RuntimeError(f"STRIPE_PRICE_{plan.key.upper()} is not set: name the Stripe price of the {plan.key} plan")
-    return price
+    return current_app.config[f"STRIPE_PRICE_{plan.key.upper()}"]
+
+
+def trial_days_for(row: Subscription) -> int:
+    """The trial a first subscription starts with: one per company, before it ever had a customer."""
+    return 0 if row.stripe_customer_id else int(current_app.config.get("TRIAL_DAYS", 0))
 
 
 def plan_for_price(price) -> str | None:
@@ -59,17 +79,21 @@ def plan_for_price(price) -> str | None:
 def _call(method, *args, **kwargs):
     try:
         return method(*args, **kwargs)
-    except stripe.StripeError as error:
-        current_app.logger.warning("Stripe refused a call: %s", error)
-        raise StripeUnavailable(error.user_message or "Stripe could not be reached. Try again in a minute.") from error
+    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+        current_app.logger.warning("Stripe did not answer: %s", error)
+        raise StripeUnavailable(_l("The payment service did not answer. Nothing has changed; try again in a "
+                                   "minute.")) from error
+    except stripe.StripeError as error:  # our request or our Stripe account is wrong: retrying will not help
+        current_app.logger.error("Stripe refused a call: %s", error)
+        raise StripeUnavailable(_l("The payment service refused the request, so nothing has changed. The "
+                                   "platform's team has been told; please try again later.")) from error
 
 
 def checkout_url(row: Subscription, plan: Plan, seats: int, email: str, success_url: str, cancel_url: str) -> str:
     """A Checkout page where the owner subscribes `seats` seats of `plan` for this company."""
     subscription_data = {"metadata": {"tenant_id": str(row.tenant_id)}}
-    trial_days = int(current_app.config.get("TRIAL_DAYS", 0))
-    if trial_days and row.stripe_customer_id is None:  # one trial per company, on its first subscription
-        subscription_data["trial_period_days"] = trial_days
+    if trial_days_for(row):
+        subscription_data["trial_period_days"] = trial_days_for(row)
     params = {
         "mode": "subscription",
         "client_reference_id": str(row.tenant_id),
@@ -87,21 +111,31 @@ def checkout_url(row: Subscription, plan: Plan, seats: int, email: str, success_
 
 
 def portal_url(row: Subscription, return_url: str, plan: Plan | None = None) -> str:
-    """The Customer Portal for card and invoices; with `plan`, straight to switching to it
-    (a paid plan) or to cancelling (Free, effective at the period's end)."""
+    """The Customer Portal for card and invoices; with a paid `plan`, straight to confirming the
+    switch to it (prorated)."""
     params = {"customer": row.stripe_customer_id, "return_url": return_url}
-    if plan is not None and row.stripe_subscription_id:
-        after = {"type": "redirect", "redirect": {"return_url": return_url}}
-        if plan.paid:
-            params["flow_data"] = {"type": "subscription_update_confirm", "after_completion": after,
-                                   "subscription_update_confirm": {
-                                       "subscription": row.stripe_subscription_id,
-                                       "items": [{"id": row.stripe_item_id, "price": price_id(plan),
-                                                  "quantity": row.seats}]}}
-        else:
-            params["flow_data"] = {"type": "subscription_cancel", "after_completion": after,
-                                   "subscription_cancel": {"subscription": row.stripe_subscription_id}}
+    if plan is not None and plan.paid and row.stripe_subscription_id:
+        params["flow_data"] = {
+            "type": "subscription_update_confirm",
+            "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
+            "subscription_update_confirm": {"subscription": row.stripe_subscription_id,
+                                            "items": [{"id": row.stripe_item_id, "price": price_id(plan),
+                                                       "quantity": row.seats}]}}
     return _call(client().v1.billing_portal.sessions.create, params).url
+
+
+def end_with_period(row: Subscription, end: bool) -> dict:
+    """End the subscription when its paid period does (back to Free then), or withdraw that.
+
+    Done here rather than in the Portal so that "at the period's end" does not depend on how the
+    Portal happens to be configured."""
+    return _call(client().v1.subscriptions.update, row.stripe_subscription_id,
+                 {"cancel_at_period_end": end}).to_dict()
+
+
+def cancel_now_by_id(subscription_id: str) -> None:
+    """Stop charging at once, with a prorated credit (a duplicate, or a company being deleted)."""
+    _call(client().v1.subscriptions.cancel, subscription_id, {"prorate": True})
 
 
 def set_seats(row: Subscription, seats: int) -> dict:

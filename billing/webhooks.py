@@ -108,14 +108,15 @@ def sync(subscription_id: str, *, tenant_hint: int | None = None, customer: str 
         return Outcome(None, f"no company for {subscription_id}")
     row = subscription_of(tenant_id, lock=True)  # one change at a time per company, fetched under the lock
     remote = stripe_provider.fetch(subscription_id)
+    if row.stripe_subscription_id != remote["id"]:
+        # Only a subscription our Checkout made for this company may become its subscription: a
+        # client_reference_id alone can be typed by anyone into a payment link.
+        if not _made_by_our_checkout(remote, tenant_id):
+            return Outcome(tenant_id, f"{subscription_id} was not made by our Checkout for this company; ignored")
+        if row.stripe_subscription_id is not None:
+            return Outcome(tenant_id, _second_subscription(tenant_id, row, remote))
     if row.stripe_customer_id and remote["customer"] != row.stripe_customer_id:
         return Outcome(tenant_id, f"{subscription_id} belongs to another customer; ignored")
-    if row.stripe_subscription_id not in (None, remote["id"]):
-        # The company already pays through another subscription: an old one ending, or a second
-        # checkout, must not touch it.
-        current_app.logger.warning("tenant %s: subscription %s is not its current one (%s)", tenant_id,
-                                   remote["id"], row.stripe_subscription_id)
-        return Outcome(tenant_id, f"{subscription_id} is not the current subscription; ignored")
     try:
         state = stripe_provider.state_of(remote)
     except LookupError as error:
@@ -128,6 +129,21 @@ def sync(subscription_id: str, *, tenant_hint: int | None = None, customer: str 
         row.stripe_subscription_id, row.stripe_item_id = remote["id"], stripe_provider.seat_item(remote)["id"]
         changes = apply(row, state)
     return Outcome(tenant_id, "changed " + ", ".join(sorted(changes)) if changes else "no change")
+
+
+def _made_by_our_checkout(remote: dict, tenant_id: int) -> bool:
+    return str((remote.get("metadata") or {}).get("tenant_id")) == str(tenant_id)
+
+
+def _second_subscription(tenant_id: int, row: Subscription, remote: dict) -> str:
+    """The company already pays through another subscription. An old one ending changes nothing;
+    a live second one (two Checkouts in two tabs) is cancelled, so the company is not charged twice."""
+    if remote["status"] in stripe_provider.ENDED:
+        return f"{remote['id']} is an earlier subscription that ended; ignored"
+    stripe_provider.cancel_now_by_id(remote["id"])
+    current_app.logger.error("tenant %s: cancelled duplicate subscription %s (current: %s); refund its first "
+                             "invoice in Stripe if it was paid", tenant_id, remote["id"], row.stripe_subscription_id)
+    return f"{remote['id']} duplicated the current subscription and was cancelled; refund it in Stripe if paid"
 
 
 def _owner(subscription_id: str, tenant_hint: int | None, customer: str | None) -> int | None:

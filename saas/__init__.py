@@ -23,6 +23,9 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         raise RuntimeError("DATABASE_URL is not set (`dealdocs serve` starts an embedded PostgreSQL for you)")
 
+    from billing.stripe_provider import check_config
+
+    check_config(app.config)
     from . import models  # noqa: F401  (every table registered before anything builds schemas)
     from .extensions import babel, csrf, db, limiter, login_manager
 

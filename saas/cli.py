@@ -79,9 +79,34 @@ def tenants():
     """Operators' view of the companies."""
 
 
+class _ChoiceOf(click.Choice):
+    """A click.Choice whose values are read when the command is used, not when this file is imported:
+    their modules take most of a second to import, and every `dealdocs` command imports this file."""
+
+    def __init__(self, values):
+        self._values = values
+        self.case_sensitive = True
+
+    @property
+    def choices(self):
+        return tuple(self._values())
+
+
+def _plan_keys():
+    from billing.plans import KEYS
+
+    return KEYS
+
+
+def _operator_statuses():
+    from saas.operator.services import STATUSES
+
+    return STATUSES
+
+
 @tenants.command("list")
-@click.option("--plan", type=click.Choice(["free", "standard", "extended"]), help="Only companies on this plan.")
-@click.option("--status", type=click.Choice(["active", "trialing", "past_due", "suspended"]),
+@click.option("--plan", type=_ChoiceOf(_plan_keys), help="Only companies on this plan.")
+@click.option("--status", type=_ChoiceOf(_operator_statuses),
               help="Only companies in this state (suspended wins over the subscription's state).")
 @with_appcontext
 def tenants_list(plan, status):

@@ -70,11 +70,24 @@ def set_tenant_status(slug: str, status: str) -> None:
     db.session.execute(update(Tenant).where(Tenant.slug == slug).values(status=status))
     db.session.commit()
 
+def stop_charging(tenant_id: int) -> None:
+    """A company being deleted must not go on paying: its live Stripe subscription is cancelled
+    first (if Stripe refuses, the drop stops here, with the company suspended and intact)."""
+    from billing import stripe_provider
+    from billing.services import subscription_of
+
+    row = subscription_of(tenant_id)
+    if stripe_provider.enabled() and row.stripe_subscription_id:
+        stripe_provider.cancel_now_by_id(row.stripe_subscription_id)
+    db.session.rollback()
+
+
 def drop_tenant(tenant: TenantRef) -> int:
     """Suspend (no new data), delete the blobs, then the schema and the registry row together."""
     from saas.blobs import blob_store
 
     set_tenant_status(tenant.slug, "suspended")
+    stop_charging(tenant.id)
     deleted = blob_store().delete_prefix(tenant.blob_prefix)
     with db.engine.begin() as connection:
         drop_tenant_schema(connection, tenant.id)

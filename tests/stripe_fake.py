@@ -545,6 +545,10 @@ class StripeFake:
             return self.subscription(match.group(1))
         if match and method == "POST":
             return self.update_subscription(match.group(1), params)
+        if match and method == "DELETE":  # cancel now
+            events = self.end(match.group(1))
+            self._deliver_later(events)
+            return self.subscription(match.group(1))
         raise StripeError(404, f"Unrecognized request URL ({method}: {path}).")
 
 

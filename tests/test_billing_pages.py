@@ -390,7 +390,7 @@ def test_another_companys_owner_and_token_can_neither_see_nor_switch_its_plan(ap
 
 @pytest.fixture
 def with_stripe(tuned_app):
-    return tuned_app(STRIPE_SECRET_KEY="sk_test_local", STRIPE_API_BASE="http://127.0.0.1:9", TRIAL_DAYS=14,
+    return tuned_app(STRIPE_SECRET_KEY="sk_test_local", STRIPE_WEBHOOK_SECRET="whsec_local", STRIPE_API_BASE="http://127.0.0.1:9", TRIAL_DAYS=14,
                      STRIPE_PRICE_STANDARD="price_standard", STRIPE_PRICE_EXTENDED="price_extended")
 
 
@@ -427,7 +427,7 @@ def test_with_a_stripe_subscription_the_owner_sees_the_next_invoice_and_the_card
     assert f"Next invoice on {long_date(renews)}: $18.00." in page
     assert 'href="/settings/plan/portal"' in page and "trial" not in page.lower()  # one trial per company
     confirm = text_of(owner.get("/settings/plan/free"))
-    assert "You cancel the subscription on Stripe's billing page" in confirm and "Continue to Stripe" in confirm
+    assert "The subscription ends with the paid period" in confirm and "Switch to Free" in confirm
     confirm = text_of(owner.get("/settings/plan/extended"))
     assert "the difference for the current period is prorated" in confirm
 

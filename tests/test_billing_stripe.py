@@ -50,8 +50,8 @@ def billing(api: Api) -> dict:
     return ok(api.get("/billing"))
 
 
-def choose(api: Api, plan: str) -> dict:
-    return ok(api.post("/billing/plan", json={"plan": plan}))
+def choose(api: Api, plan: str, expect: int = 200) -> dict:
+    return ok(api.post("/billing/plan", json={"plan": plan}), expect)
 
 
 def session_of(url: str) -> str:
@@ -353,16 +353,16 @@ def test_switching_and_cancelling_go_through_the_portal(stripe_app, stripe_fake,
     assert (now["plan"], now["limit_bytes"]) == ("extended", None)
     assert now["next_invoice"]["amount"] in ("15", "15.00")
 
-    back = choose(api, "free")  # a paid subscription ends through the Portal's cancellation
-    asked = stripe_fake.calls("POST", "/v1/billing_portal/sessions")[-1]["params"]
-    assert asked["flow_data"] == {"type": "subscription_cancel",
-                                  "after_completion": {"type": "redirect", "redirect": {"return_url": location}},
-                                  "subscription_cancel": {"subscription": sub_id}}
-    made = len(stripe_fake.events)
-    assert press(back["url"] + "/cancel")[0] == 303
-    apply_events(stripe_app, stripe_fake.events[made:], run_stripe_jobs)
+    # Free: we end the subscription with its period ourselves (whatever the Portal's settings say).
+    back = choose(api, "free")
+    assert (back["applied"], back["kind"]) == (True, None)
+    assert stripe_fake.subscription_updates(sub_id)[-1] == {"cancel_at_period_end": "true"}
     now = billing(api)
-    assert (now["plan"], now["cancel_at_period_end"]) == ("extended", True)  # until the period ends
+    assert (now["plan"], now["cancel_at_period_end"], now["next_invoice"]) == ("extended", True, None)
+    assert choose(api, "free", expect=409)["error"] == "conflict"  # already ending: nothing to do
+    kept = choose(api, "extended")  # the owner changes their mind
+    assert kept["applied"] and stripe_fake.subscription_updates(sub_id)[-1] == {"cancel_at_period_end": "false"}
+    assert billing(api)["cancel_at_period_end"] is False
 
 
 # --- 5. replayed events -----------------------------------------------------------------------
@@ -601,3 +601,54 @@ def test_every_stripe_call_goes_to_the_configured_server_with_the_secret_key(str
     assert stripe_fake.subscription_updates(sub_id)[-1]["items"][0]["quantity"] == "2"
     with stripe_app.app_context():
         assert stripe_provider.client()._requestor.base_addresses.get("api") == stripe_fake.url
+
+
+# --- 11. guards added after review ----------------------------------------------------------
+
+def test_a_subscription_our_checkout_did_not_make_never_binds_to_a_company(stripe_app, stripe_fake, company, api,
+                                                                          run_stripe_jobs):
+    """A payment link carries any client_reference_id a stranger types; only our Checkout sets the
+    subscription's metadata, so only that binds."""
+    stranger = stripe_fake.create_checkout_session({
+        "mode": "subscription", "client_reference_id": str(company.id), "customer_email": "stranger@example.com",
+        "success_url": "https://example.com/", "line_items": [{"price": PRICE_STANDARD, "quantity": "1"}]})
+    apply_events(stripe_app, stripe_fake.complete_checkout(stranger["id"]), run_stripe_jobs)
+    after = row(stripe_app, company)
+    assert (after["plan"], after["stripe_customer_id"], after["stripe_subscription_id"]) == ("free", None, None)
+    assert "not made by our Checkout" in (stored_events(stripe_app, stripe_fake.events[-3:])[0].outcome or "")
+
+
+def test_a_second_checkout_in_another_tab_is_cancelled_not_charged_twice(stripe_app, stripe_fake, company, api,
+                                                                         run_stripe_jobs):
+    first = choose(api, "standard")
+    second = choose(api, "standard")  # the first Checkout's webhooks have not arrived yet
+    first_sub, first_events = stripe_fake.complete_checkout(session_of(first["url"]))[1]["data"]["object"]["id"], \
+        stripe_fake.events[-3:]
+    apply_events(stripe_app, first_events, run_stripe_jobs)
+    second_events = stripe_fake.complete_checkout(session_of(second["url"]))
+    second_sub = second_events[1]["data"]["object"]["id"]
+    apply_events(stripe_app, second_events, run_stripe_jobs)
+    assert stripe_fake.calls("DELETE", f"/v1/subscriptions/{second_sub}"), "the duplicate was not cancelled"
+    assert stripe_fake.subscription(second_sub)["status"] == "canceled"
+    assert (row(stripe_app, company)["stripe_subscription_id"], billing(api)["plan"]) == (first_sub, "standard")
+
+
+def test_dropping_a_company_cancels_its_subscription_first(stripe_app, stripe_fake, company, api, run_stripe_jobs):
+    from saas.maintenance import drop_tenant
+    from tenants.registry import lookup_tenant
+
+    sub_id = subscribe(stripe_app, stripe_fake, api, run_stripe_jobs)
+    with stripe_app.app_context():
+        drop_tenant(lookup_tenant(tenant_id=company.id))
+    assert stripe_fake.subscription(sub_id)["status"] == "canceled"
+
+
+def test_an_oversized_webhook_body_is_refused_unread(stripe_app):
+    answer = webhook_client(stripe_app).post("/billing/stripe/webhook", data=b"x" * (2 * 1024 * 1024),
+                                             headers={"Stripe-Signature": "t=1,v1=0"})
+    assert answer.status_code == 413
+
+
+def test_stripe_without_its_prices_or_webhook_secret_refuses_to_start(make_app):
+    with pytest.raises(RuntimeError, match="STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_EXTENDED"):
+        make_app(STRIPE_SECRET_KEY="sk_test_x", STRIPE_PRICE_STANDARD="price_standard")

@@ -2,7 +2,8 @@
 (plan, seats, storage, status, MRR, filters, pages), suspend and resume, and `tenants list`.
 
 Plans are set the way the providers set them (billing.services.apply with an offline or a
-provider's State); everything else goes through real requests on real hosts.
+provider's State, and the provider column Stripe's checkout sets); everything else goes through
+real requests on real hosts.
 """
 import html
 import re
@@ -88,12 +89,14 @@ def row_of(response, company) -> str | None:
     return visible(match.group(0)) if match else None
 
 
-def set_subscription(app, company, state, *, past_due_days: int | None = None) -> None:
+def set_subscription(app, company, state, *, provider: str = "offline", past_due_days: int | None = None) -> None:
     from billing.services import apply, subscription_of
     from tenants.db import db
 
     with app.app_context():
-        apply(subscription_of(company.id, lock=True), state)
+        row = subscription_of(company.id, lock=True)
+        apply(row, state)
+        row.provider = provider  # (a completed Stripe checkout sets it; apply() leaves it alone)
         db.session.commit()
     if past_due_days is not None:
         sql(app, "UPDATE public.subscriptions SET past_due_since = now() - make_interval(days => :d)"
@@ -117,7 +120,8 @@ def tag():
 
 @pytest.fixture
 def portfolio(app, make_tenant, tag):
-    """Five companies, one in each situation the table distinguishes."""
+    """Six companies, one in each situation the table distinguishes. Only two pay: Standard ($18.00)
+    and Late ($9.00, while Stripe retries), so the MRR is $27.00."""
     from billing.models import Status
     from billing.services import State, offline_state
 
@@ -126,20 +130,24 @@ def portfolio(app, make_tenant, tag):
 
     standard = make_tenant(name=f"{tag} Standard")
     add_person(app, standard)  # two active people: two seats, 2 × 500 MB
-    set_subscription(app, standard, offline_state("standard", 2))  # offline: the list price, $18.00
+    set_subscription(app, standard, State("standard", Status.ACTIVE, 2, 1800, "usd"), provider="stripe")
     set_stored(app, standard, 300 * MB)
 
+    offline = make_tenant(name=f"{tag} Offline")  # on Standard without paying: its amount is the list price
+    set_subscription(app, offline, offline_state("standard", 1))
+
     trial = make_tenant(name=f"{tag} Trial")
-    set_subscription(app, trial, State("extended", Status.TRIALING, 1, 1500, "usd"))
+    set_subscription(app, trial, State("extended", Status.TRIALING, 1, 1500, "usd"), provider="stripe")
 
     late = make_tenant(name=f"{tag} Late")
-    set_subscription(app, late, State("standard", Status.PAST_DUE, 1, 900, "usd"), past_due_days=8)
+    set_subscription(app, late, State("standard", Status.PAST_DUE, 1, 900, "usd"), provider="stripe",
+                     past_due_days=8)
     set_stored(app, late, 300 * MB)
 
-    closed = make_tenant(name=f"{tag} Closed")
-    set_subscription(app, closed, offline_state("standard", 1))
+    closed = make_tenant(name=f"{tag} Closed")  # Stripe still bills it, but it is not served
+    set_subscription(app, closed, State("standard", Status.ACTIVE, 1, 900, "usd"), provider="stripe")
     sql(app, "UPDATE public.tenants SET status = 'suspended' WHERE id = :t", t=closed.id)
-    return {"free": free, "standard": standard, "trial": trial, "late": late, "closed": closed}
+    return {"free": free, "standard": standard, "offline": offline, "trial": trial, "late": late, "closed": closed}
 
 
 # --- platform admins from the command line ---------------------------------------------------
@@ -272,16 +280,19 @@ def test_the_table_shows_plan_seats_storage_status_provider_and_mrr(app, make_te
         f"{portfolio['free'].id} {tag} Free {portfolio['free'].slug} Free 1 5.0 MB / 200.0 MB active offline — Suspend")
     assert row_of(response, portfolio["standard"]) == (
         f"{portfolio['standard'].id} {tag} Standard {portfolio['standard'].slug} Standard 2 300.0 MB / 1000.0 MB "
-        "active offline $18.00 Suspend")
+        "active stripe $18.00 Suspend")
+    # Offline: Standard's limits, but nobody pays the list price it carries.
+    assert row_of(response, portfolio["offline"]).endswith("Standard 1 0 B / 500.0 MB active offline — Suspend")
     # A trial brings no revenue yet; Extended has no storage limit.
-    assert row_of(response, portfolio["trial"]).endswith("Extended 1 0 B / unlimited trialing offline — Suspend")
+    assert row_of(response, portfolio["trial"]).endswith("Extended 1 0 B / unlimited trialing stripe — Suspend")
     # Past due beyond the grace period: still Standard and still owed, but held to Free's 200 MB.
-    assert row_of(response, portfolio["late"]).endswith("Standard 1 300.0 MB / 200.0 MB past due offline $9.00 Suspend")
-    # Suspension wins over the subscription's state.
-    assert row_of(response, portfolio["closed"]).endswith("Standard 1 0 B / 500.0 MB suspended offline $9.00 Resume")
+    assert row_of(response, portfolio["late"]).endswith(
+        "Standard 1 300.0 MB / 200.0 MB past due · Free limits stripe $9.00 Suspend")
+    # Suspension wins over the subscription's state, and a company not served brings no revenue.
+    assert row_of(response, portfolio["closed"]).endswith("Standard 1 0 B / 500.0 MB suspended stripe — Resume")
 
     text_ = page_text(response)
-    assert "5 companies" in text_ and "MRR: $36.00" in text_
+    assert "6 companies" in text_ and "MRR: $27.00" in text_
     body = response.get_data(as_text=True)
     assert f'href="http://{portfolio["free"].slug}.{SERVER_NAME}/"' in body  # the slug links to its host
 
@@ -291,9 +302,10 @@ def test_past_due_within_the_grace_period_keeps_the_plans_limit(app, make_tenant
     from billing.services import State
 
     company = make_tenant(name=f"{tag} Recent")
-    set_subscription(app, company, State("standard", Status.PAST_DUE, 1, 900, "usd"), past_due_days=2)
+    set_subscription(app, company, State("standard", Status.PAST_DUE, 1, 900, "usd"), provider="stripe",
+                     past_due_days=2)
     response = operator(app, company).get(f"/operator?q={tag}")
-    assert row_of(response, company).endswith("Standard 1 0 B / 500.0 MB past due offline $9.00 Suspend")
+    assert row_of(response, company).endswith("Standard 1 0 B / 500.0 MB past due stripe $9.00 Suspend")
 
 
 def test_filters_by_plan_status_and_name(app, portfolio, tag):
@@ -305,13 +317,13 @@ def test_filters_by_plan_status_and_name(app, portfolio, tag):
         return {key for key, company in portfolio.items() if row_of(response, company) is not None}
 
     assert listed("") == set(portfolio)
-    assert listed("plan=standard") == {"standard", "late", "closed"}
+    assert listed("plan=standard") == {"standard", "offline", "late", "closed"}
     assert listed("plan=extended") == {"trial"}
     assert listed("status=past_due") == {"late"}
     assert listed("status=suspended") == {"closed"}
-    assert listed("status=active") == {"free", "standard"}
+    assert listed("status=active") == {"free", "standard", "offline"}
     assert listed("status=trialing") == {"trial"}
-    assert listed("plan=standard&status=active") == {"standard"}
+    assert listed("plan=standard&status=active") == {"standard", "offline"}
     assert "MRR: $18.00" in page_text(client.get(f"/operator?q={tag}&plan=standard&status=active"))
 
     nothing = client.get(f"/operator?q={tag}&plan=free&status=suspended")
@@ -319,6 +331,21 @@ def test_filters_by_plan_status_and_name(app, portfolio, tag):
     unknown = client.get(f"/operator?q={tag}&plan=platinum")
     assert flashes(unknown) == ["Unknown plan “platinum”."]
     assert {key for key, company in portfolio.items() if row_of(unknown, company)} == set(portfolio)
+
+
+def test_each_unknown_filter_is_dropped_with_its_own_message(app, portfolio, tag):
+    client = operator(app, portfolio["free"])
+
+    both = client.get(f"/operator?q={tag}&plan=platinum&status=bogus")
+    assert both.status_code == 200
+    assert flashes(both) == ["Unknown plan “platinum”.", "Unknown status “bogus”."]
+    assert {key for key, company in portfolio.items() if row_of(both, company)} == set(portfolio)
+
+    # A known filter next to an unknown one still applies.
+    one = client.get(f"/operator?q={tag}&plan=extended&status=bogus")
+    assert one.status_code == 200
+    assert flashes(one) == ["Unknown status “bogus”."]
+    assert {key for key, company in portfolio.items() if row_of(one, company)} == {"trial"}
 
 
 def test_the_table_comes_in_pages_and_from_two_queries_whatever_the_number_of_companies(app, portfolio, tag):
@@ -341,11 +368,11 @@ def test_the_table_comes_in_pages_and_from_two_queries_whatever_the_number_of_co
         second = tenant_table(search=tag, per_page=2, page=2)
         last = tenant_table(search=tag, per_page=2, page=99)  # past the end: the last page
     ids = sorted(company.id for company in portfolio.values())
-    assert (first.total, first.pages, first.page) == (5, 3, 1)
+    assert (first.total, first.pages, first.page) == (6, 3, 1)
     assert [row.id for row in first.rows] == ids[:2]
     assert [row.id for row in second.rows] == ids[2:4]
     assert (last.page, [row.id for row in last.rows]) == (3, ids[4:])
-    assert first.mrr_totals == second.mrr_totals == {"usd": 3600}  # over every page
+    assert first.mrr_totals == second.mrr_totals == {"usd": 2700}  # over every page
 
 
 # --- suspend and resume --------------------------------------------------------------------
@@ -415,13 +442,16 @@ def test_tenants_list_filters_by_plan_and_status_and_totals_mrr(app, portfolio):
     lines = result.output.splitlines()
     assert lines[0].split() == ["ID", "SLUG", "STATUS", "PLAN", "SEATS", "STORAGE", "MRR", "NAME"]
     listed = _listed(result.output)
-    assert {portfolio[k].slug for k in ("standard", "late", "closed")} <= set(listed)
+    assert {portfolio[k].slug for k in ("standard", "offline", "late", "closed")} <= set(listed)
     assert portfolio["free"].slug not in listed and portfolio["trial"].slug not in listed
     assert all(line.split()[3] == "standard" for line in listed.values())
     assert re.search(r"\bactive\s+standard\s+2\s+300\.0 MB / 1000\.0 MB\s+18\.00 USD\b",
                      listed[portfolio["standard"].slug])
     assert re.search(r"\bpast_due\s+standard\s+1\s+300\.0 MB / 200\.0 MB\s+9\.00 USD\b",
                      listed[portfolio["late"].slug])
+    # The same MRR as the page: nothing for an offline subscription or a suspended company.
+    assert re.search(r"\bactive\s+standard\s+1\s+0 B / 500\.0 MB\s+-\s", listed[portfolio["offline"].slug])
+    assert re.search(r"\bsuspended\s+standard\s+1\s+0 B / 500\.0 MB\s+-\s", listed[portfolio["closed"].slug])
     # The total is the sum of the MRR column (every Standard company in this database).
     amounts = [_money(m.group(1)) for line in listed.values() if (m := re.search(r"([\d,]+\.\d\d) USD", line))]
     total = re.fullmatch(r"(\d+) tenant\(s\)\. Total MRR: ([\d,]+\.\d\d) USD", lines[-1])
@@ -431,6 +461,9 @@ def test_tenants_list_filters_by_plan_and_status_and_totals_mrr(app, portfolio):
     suspended = _listed(run_cli(app, "tenants", "list", "--status", "suspended").output)
     assert portfolio["closed"].slug in suspended and portfolio["standard"].slug not in suspended
     assert run_cli(app, "tenants", "list", "--plan", "platinum").exit_code != 0
+    bogus = run_cli(app, "tenants", "list", "--status", "bogus")
+    assert bogus.exit_code != 0 and "'past_due'" in bogus.output  # the choices are the page's statuses
+    assert "[free|standard|extended]" in run_cli(app, "tenants", "list", "--help").output
 
 
 # --- an empty platform ---------------------------------------------------------------------

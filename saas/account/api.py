@@ -4,7 +4,7 @@ from flask import Blueprint, g
 from saas.api.views import json_body, register_error_handlers, token_required
 
 from . import services
-from .schemas import PlanChangeOut, PlanIn, billing_body
+from .schemas import BillingOut, PlanChangeOut, PlanIn, billing_data
 
 bp = Blueprint("account_api", __name__, url_prefix="/api/v1")
 register_error_handlers(bp)
@@ -24,7 +24,7 @@ def billing():
         401: {description: "Missing, invalid or revoked token", content: {application/json: {schema: ErrorOut}}}
         403: {description: "Only the owner and administrators", content: {application/json: {schema: ErrorOut}}}
     """
-    return billing_body(services.overview(g.tenant, g.api_membership))
+    return BillingOut().dump(billing_data(services.overview(g.tenant, g.api_membership)))
 
 
 @bp.post("/billing/plan")
@@ -48,6 +48,6 @@ def change_plan(data):
     """
     change = services.change_plan(g.tenant, g.api_membership, data["plan"], email=g.api_user.email,
                                   return_url=services.plan_page_url(g.tenant))
-    body = {"applied": change.applied, "url": change.url, "kind": change.kind,
-            "billing": billing_body(services.overview(g.tenant, g.api_membership)) if change.applied else None}
+    body = {"applied": change.applied, "url": change.url, "kind": None if change.applied else change.route,
+            "billing": billing_data(services.overview(g.tenant, g.api_membership)) if change.applied else None}
     return PlanChangeOut().dump(body)

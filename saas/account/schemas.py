@@ -35,11 +35,11 @@ class PlanChangeOut(Schema):
 COMPONENTS = (BillingOut, PlanIn, PlanChangeOut)
 
 
-def billing_body(view) -> dict:
-    """The API's view of an account.services.Overview."""
+def billing_data(view) -> dict:
+    """The API's view of an account.services.Overview (to dump with BillingOut)."""
     row = view.subscription
     invoice = view.next_invoice
-    return BillingOut().dump({
+    return {
         "plan": view.plan.key, "limits_plan": view.standing.limits.key, "seats": view.seats_in_use,
         "seats_paid": view.seats_paid, "limit_bytes": view.limit, "used_bytes": view.used,
         "over_limit_bytes": view.over_by, "status": view.standing.status, "grace_until": view.standing.grace_until,
@@ -47,4 +47,4 @@ def billing_body(view) -> dict:
         "next_invoice": ({"date": invoice[0].isoformat(), "amount": str(invoice[1]), "currency": row.currency}
                          if invoice else None),
         "provider": row.provider,
-    })
+    }

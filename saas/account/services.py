@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from billing import stripe_provider
 from billing.plans import Plan, catalogue, plan_of
-from billing.services import Standing, apply, offline_state, standing, subscription_of
+from billing.services import FREE, Standing, apply, offline_state, standing, subscription_of
 from billing.stripe_provider import StripeUnavailable
 from saas.auth.models import Membership, Role
 from saas.tenancy import tenant_url
@@ -33,10 +33,6 @@ class Option:
     limit: int | None  # bytes for this company; None is unlimited
     monthly: Decimal  # list price for today's active people
     over_by: int  # bytes the company stores beyond this plan's limit (what must go after switching)
-
-    @property
-    def upgrade(self) -> bool:
-        return self.plan.rank > 0 and not self.current
 
 
 @dataclass(frozen=True)
@@ -98,11 +94,37 @@ def overview(tenant: TenantRef, actor: Membership | None) -> Overview:
                     stripe_provider.enabled())
 
 
+class Route:
+    """How a switch to a plan happens: the one decision the confirmation page and change_plan share."""
+
+    AT_ONCE = "at_once"  # offline, or Free without a Stripe subscription: applied now
+    CHECKOUT = "checkout"  # a first paid subscription: Stripe Checkout
+    PORTAL = "portal"  # another paid plan: confirmed on Stripe's Portal, prorated
+    CANCEL = "cancel"  # to Free: the subscription ends with the paid period
+    KEEP = "keep"  # the current plan while it is ending: the cancellation is withdrawn
+    ENDING = "ending"  # to Free while already ending: nothing to do
+    CURRENT = "current"  # already on it
+
+
+def route(row, plan: Plan) -> str:
+    live = stripe_provider.enabled() and bool(row.stripe_subscription_id)
+    if plan.key == row.plan:
+        return Route.KEEP if live and row.cancel_at_period_end else Route.CURRENT
+    if not live:
+        return Route.CHECKOUT if stripe_provider.enabled() and plan.paid else Route.AT_ONCE
+    if not plan.paid:
+        return Route.ENDING if row.cancel_at_period_end else Route.CANCEL
+    return Route.PORTAL
+
+
 @dataclass(frozen=True)
 class Change:
-    applied: bool  # the plan changed now (offline); else the owner continues at `url`
-    url: str | None = None
-    kind: str | None = None  # "checkout" or "portal"
+    route: str
+    url: str | None = None  # where the owner continues (Checkout or the Portal)
+
+    @property
+    def applied(self) -> bool:
+        return self.url is None
 
 
 def plan_page_url(tenant: TenantRef) -> str:
@@ -111,7 +133,8 @@ def plan_page_url(tenant: TenantRef) -> str:
 
 
 def change_plan(tenant: TenantRef, actor: Membership, plan_key: str, *, email: str, return_url: str) -> Change:
-    """Switch the company to `plan_key`: offline at once; with Stripe, the page to pay or confirm on.
+    """Switch the company to `plan_key`: at once offline; with Stripe through Checkout, the Portal,
+    or by ending (or keeping) the subscription at the period's end.
 
     A switch to a plan whose storage is smaller than what the company stores is allowed: nothing
     is deleted, and new uploads are refused until usage is under the new limit."""
@@ -119,22 +142,35 @@ def change_plan(tenant: TenantRef, actor: Membership, plan_key: str, *, email: s
     if plan_key not in catalogue():
         raise Invalid(_l("Choose Free, Standard or Extended."), field="plan")
     plan = plan_of(plan_key)
-    row = subscription_of(tenant.id, lock=True)
-    if not stripe_provider.enabled() or (not row.stripe_subscription_id and not plan.paid):
-        apply(row, offline_state(plan.key, active_users(tenant.id)))
-        db.session.commit()
-        return Change(True)
-    db.session.commit()  # no row lock held while Stripe answers
+    row = subscription_of(tenant.id, lock=True)  # one change at a time per company
+    how = route(row, plan)
+    if how == Route.CURRENT:
+        raise Conflict(_l("The company is already on the %(plan)s plan.", plan=plan.name), field="plan")
+    if how == Route.ENDING:
+        raise Conflict(_l("The %(plan)s plan already ends with the paid period; then the company is on Free.",
+                          plan=plan_of(row.plan).name), field="plan")
     try:
-        if row.stripe_subscription_id:
-            if plan.key == row.plan:
-                raise Conflict(_l("The company is already on this plan."), field="plan")
-            return Change(False, stripe_provider.portal_url(row, return_url, plan), "portal")
-        return Change(False, stripe_provider.checkout_url(row, plan, active_users(tenant.id), email,
-                                                         success_url=return_url + "?checkout=done",
-                                                         cancel_url=return_url + "?checkout=cancelled"), "checkout")
+        if how == Route.AT_ONCE:
+            apply(row, offline_state(plan.key, active_users(tenant.id)))
+        elif how in (Route.CANCEL, Route.KEEP):
+            apply_remote(row, stripe_provider.end_with_period(row, how == Route.CANCEL))
+        elif how == Route.CHECKOUT:
+            return Change(how, stripe_provider.checkout_url(row, plan, active_users(tenant.id), email,
+                                                            success_url=return_url + "?checkout=done",
+                                                            cancel_url=return_url + "?checkout=cancelled"))
+        else:
+            return Change(how, stripe_provider.portal_url(row, return_url, plan))
     except StripeUnavailable as error:
-        raise PaymentProviderError(_l("The payment service did not answer: %(reason)s", reason=str(error)))
+        raise PaymentProviderError(error.message)
+    finally:
+        db.session.commit()  # applied, or nothing changed: either way the row's lock goes
+    return Change(how)
+
+
+def apply_remote(row, remote: dict) -> None:
+    """Apply what Stripe answered at once (its webhook will say the same later and change nothing)."""
+    state = stripe_provider.state_of(remote)
+    apply(row, state if state is not None else FREE)
 
 
 def portal(tenant: TenantRef, actor: Membership, return_url: str) -> str:
@@ -146,4 +182,4 @@ def portal(tenant: TenantRef, actor: Membership, return_url: str) -> str:
     try:
         return stripe_provider.portal_url(row, return_url)
     except StripeUnavailable as error:
-        raise PaymentProviderError(_l("The payment service did not answer: %(reason)s", reason=str(error)))
+        raise PaymentProviderError(error.message)

@@ -47,16 +47,10 @@ def is_owner() -> bool:
     return membership is not None and membership.role == Role.OWNER
 
 
-def trial_days(view: services.Overview) -> int:
-    """Days of trial a first paid subscription would start with (Stripe gives one per company)."""
-    if not view.stripe or view.subscription.stripe_customer_id:
-        return 0
-    return int(current_app.config.get("TRIAL_DAYS", 0))
-
-
 def _plan_page_context(view: services.Overview) -> dict:
     return {"view": view, "money": money, "status_labels": STATUS_LABELS, "owner": is_owner(),
-            "trial_days": trial_days(view)}
+            "trial_days": stripe_provider.trial_days_for(view.subscription) if view.stripe else 0,
+            "routes": services.Route, "route_to": lambda plan: services.route(view.subscription, plan)}
 
 
 def _known_plan(key: str):
@@ -99,7 +93,7 @@ def confirm(key: str):
     """What switching to `key` changes, spelled out, with the button that does it."""
     target = _known_plan(key)
     view = services.overview(g.tenant, current_membership())
-    if target.key == view.plan.key:
+    if services.route(view.subscription, target) in (services.Route.CURRENT, services.Route.ENDING):
         flash(_("The company is already on the %(plan)s plan.", plan=target.name), "info")
         return redirect(url_for(".plan"))
     return render_template("account/confirm.html", option=view.option(target.key), form=ActionForm(),
@@ -124,12 +118,19 @@ def switch(key: str):
         return redirect(url_for(".plan"))
     if not change.applied:
         return redirect(change.url, 303)  # Stripe Checkout or the Portal; webhooks apply the result
-    flash(switched_message(services.overview(g.tenant, current_membership()).option(target.key)), "success")
+    flash(switched_message(change.route, services.overview(g.tenant, current_membership())), "success")
     return redirect(url_for(".plan"))
 
 
-def switched_message(option: services.Option) -> str:
+def switched_message(route: str, view: services.Overview) -> str:
     """What a switch that has just been applied changed, in figures."""
+    ends = view.subscription.current_period_end
+    if route == services.Route.CANCEL:
+        return _("%(plan)s stays until %(date)s; then the company is on Free.", plan=view.plan.name,
+                 date=format_date(ends, "long") if ends else "—")
+    if route == services.Route.KEEP:
+        return _("%(plan)s continues: it no longer ends with the paid period.", plan=view.plan.name)
+    option = view.option(view.plan.key)
     if option.limit is None:
         said = _("The company is on the %(plan)s plan now: storage is unlimited.", plan=option.plan.name)
     else:
@@ -192,6 +193,7 @@ def stripe_webhook():
     if not stripe_provider.enabled():
         abort(404)
     try:
+        request.max_content_length = 1024 * 1024  # Stripe's events are small; read no more before verifying
         received = webhooks.receive(request.get_data(cache=False), request.headers.get("Stripe-Signature", ""))
     except webhooks.BadSignature as error:
         current_app.logger.warning("refused a Stripe webhook: %s", error)

@@ -12,7 +12,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import puremagic
 from flask import current_app
@@ -48,14 +48,17 @@ class QuotaRefused(ServiceError):
     status, code = 413, "quota_exceeded"
 
     def __init__(self, plan, limit: int, used: int):
+        # Deleting only moves a file to the recycle bin, where it still counts: say so, or the
+        # owner deletes exactly what was asked and is still refused.
         if used > limit:  # e.g. after a downgrade: say exactly how much must go
             message = _l("The company stores %(used)s, more than the %(limit)s of the %(plan)s plan: free %(excess)s "
-                         "or change the plan before uploading. Nothing has been deleted.", plan=plan.name,
+                         "or change the plan before uploading. Files in the recycle bin count until they are "
+                         "deleted for good there. Nothing has been deleted.", plan=plan.name,
                          used=human_size(used), limit=human_size(limit), excess=human_size(used - limit))
         else:
             message = _l("This upload would pass the %(plan)s plan's storage limit: %(used)s of %(limit)s "
-                         "used. Free space or change the plan.", plan=plan.name, used=human_size(used),
-                         limit=human_size(limit))
+                         "used. Free space or change the plan; files in the recycle bin count until they are "
+                         "deleted for good there.", plan=plan.name, used=human_size(used), limit=human_size(limit))
         super().__init__(message)
         self.plan, self.limit_bytes, self.used_bytes = plan, limit, used
 
@@ -474,6 +477,41 @@ def remove(tenant: TenantRef, documents: list[Document], versions: list[Version]
     ledger.free(tenant.id, freed)
     db.session.flush()
     return freed, [v.blob_key for v in doomed]
+
+
+class Removed(NamedTuple):
+    title: str  # the document's, to name it once its row is gone
+    freed: int
+    keys: list[str]  # blobs for the caller to delete after the commit
+
+
+def remove_for_good(tenant: TenantRef, document_id: int, actor: Membership, *, version: int | None = None
+                    ) -> Removed:
+    """From the recycle bin, before RECYCLE_DAYS are up (owner and administrators): a deleted
+    document with all its versions, or one deleted version of a live document. Its bytes go
+    back to the quota in the caller's transaction; the caller deletes the blobs after the commit."""
+    crm.access.require_manager(actor)
+    document = _locked(document_id)
+    if version is None:
+        if document is None or document.deleted_at is None or not _may_edit_card(document, actor):
+            raise NotFound(_l("This document is not in the recycle bin."))
+        return Removed(document.title, *remove(tenant, [document]))
+    # A version waits alone in the bin only while its document is live; otherwise it goes with it.
+    target = None
+    if document is not None and document.deleted_at is None and _may_edit_card(document, actor):
+        target = next((v for v in document.versions if v.number == version and v.deleted_at is not None), None)
+    if target is None:
+        raise NotFound(_l("This version is not in the recycle bin."))
+    return Removed(document.title, *remove(tenant, [], [target]))
+
+
+def _locked(document_id: int) -> Document | None:
+    """The document row locked and read afresh, its versions too: a second click waits for the
+    first and then finds nothing left, so bytes are given back once."""
+    document = db.session.get(Document, document_id, with_for_update=True, populate_existing=True)
+    if document is not None:
+        db.session.expire(document, ["versions"])
+    return document
 
 
 def stored_bytes() -> int:

@@ -4,12 +4,13 @@ Uploads are raw request bodies (no multipart), streamed from `request.stream` in
 services with their Content-Length, so the web process never holds a whole file. Their answers
 are JSON for documents.js. Documents whose card a person may not see are 404 everywhere.
 """
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
@@ -21,11 +22,12 @@ from saas.crm.admin_views import manager_page
 from saas.crm.views import staff_page
 from saas.crm.fields import ENTITY_LABELS
 from saas.crm.models import RECORD_MODELS, Entity
-from saas.errors import Conflict, Invalid, ServiceError
+from saas.blobs import blob_store
+from saas.errors import Conflict, Invalid, NotFound, ServiceError
 from tenants.db import db
 
 from . import services
-from .models import Document, DocumentStatus
+from .models import Document, DocumentStatus, Version
 
 bp = Blueprint("documents", __name__)
 
@@ -287,6 +289,7 @@ class Deleted:
     card_url: str
     deleted_by: str
     purge_on: object
+    size: int  # of all its versions: what deleting it for good frees
 
 
 def deleted_documents() -> list[Deleted]:
@@ -294,9 +297,19 @@ def deleted_documents() -> list[Deleted]:
     found = services.deleted(current_membership())
     people = crm.staff_names()
     titles = {entity: _titles(entity, {d.record_id for d in found if d.entity == entity}) for entity in PLURAL_OF}
+    sizes = _sizes([d.id for d in found])
     return [Deleted(d, ENTITY_LABELS[d.entity], titles[d.entity].get(d.record_id, f"#{d.record_id}"),
                     card_url(d.entity, d.record_id), people.get(d.deleted_by, "—"),
-                    d.deleted_at + timedelta(days=services.RECYCLE_DAYS)) for d in found]
+                    d.deleted_at + timedelta(days=services.RECYCLE_DAYS), sizes.get(d.id, 0)) for d in found]
+
+
+def _sizes(document_ids: list[int]) -> dict[int, int]:
+    """Bytes of every version of each document, in one query (the bin lists up to 500)."""
+    if not document_ids:
+        return {}
+    rows = db.session.execute(select(Version.document_id, func.sum(Version.size)).where(
+        Version.document_id.in_(document_ids)).group_by(Version.document_id))
+    return {document_id: size for document_id, size in rows}
 
 
 def deleted_versions() -> list:
@@ -323,6 +336,72 @@ def restore(document_id: int):
     db.session.commit()
     flash(_("“%(name)s” is restored.", name=document.title), "success")
     return redirect(url_for("crm_admin.recycle_bin"))
+
+
+@bp.post("/recycle-bin/documents/<int:document_id>/purge")
+@manager_page
+def purge(document_id: int):
+    removed = services.remove_for_good(g.tenant, document_id, current_membership())
+    _commit_then_delete_blobs(removed.keys)
+    flash(_("“%(name)s” is deleted for good: %(size)s freed.", name=removed.title,
+            size=services.human_size(removed.freed)), "success")
+    return redirect(url_for("crm_admin.recycle_bin"))
+
+
+@bp.post("/recycle-bin/documents/<int:document_id>/versions/<int:number>/purge")
+@manager_page
+def purge_version(document_id: int, number: int):
+    removed = services.remove_for_good(g.tenant, document_id, current_membership(), version=number)
+    _commit_then_delete_blobs(removed.keys)
+    flash(_("Version %(number)d of “%(name)s” is deleted for good: %(size)s freed.", number=number,
+            name=removed.title, size=services.human_size(removed.freed)), "success")
+    return redirect(url_for("crm_admin.recycle_bin"))
+
+
+@bp.post("/recycle-bin/documents/empty")
+@manager_page
+def empty_bin():
+    """Every document and version in the bin the manager could restore, deleted for good at once."""
+    actor, freed, keys = current_membership(), 0, []
+    for document_id, number in _bin_contents(actor):
+        try:
+            removed = services.remove_for_good(g.tenant, document_id, actor, version=number)
+        except NotFound:  # restored or deleted for good by someone else meanwhile
+            continue
+        freed += removed.freed
+        keys.extend(removed.keys)
+    _commit_then_delete_blobs(keys)
+    if keys:
+        flash(_("The documents in the recycle bin are deleted for good: %(size)s freed.",
+                size=services.human_size(freed)), "success")
+    else:
+        flash(_("There were no documents in the recycle bin."), "info")
+    return redirect(url_for("crm_admin.recycle_bin"))
+
+
+def _bin_contents(actor) -> Iterator[tuple[int, int | None]]:
+    """(document id, version number or None for the whole document) of everything in the bin the
+    actor could restore; read again in batches, as the bin is listed 500 at a time."""
+    seen = set()
+    while True:
+        batch = [(d.id, None) for d in services.deleted(actor)] + \
+                [(v.document_id, v.number) for v in services.deleted_versions(actor)]
+        batch = [entry for entry in batch if entry not in seen]
+        if not batch:
+            return
+        seen.update(batch)
+        yield from batch
+
+
+def _commit_then_delete_blobs(keys: list[str]) -> None:
+    """Commit the removal, then delete its files: a rolled-back removal keeps every file listed.
+    A file that fails to go is left to the hourly `storage reconcile`, which deletes orphans."""
+    db.session.commit()
+    for key in keys:
+        try:
+            blob_store().delete(key)
+        except Exception:  # the rows are gone and the bytes freed: the person's action succeeded
+            current_app.logger.exception("could not delete blob %s after removing it for good", key)
 
 
 # --- storage: usage, notices, document types -----------------------------------------------

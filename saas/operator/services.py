@@ -11,7 +11,7 @@ from decimal import Decimal
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 
-from billing.models import Status, Subscription
+from billing.models import Provider, Status, Subscription
 from billing.plans import Plan, catalogue, plan_of
 from billing.services import standing_of
 from saas.auth.models import Membership, User
@@ -108,9 +108,19 @@ class TenantRow:
     provider: str
     seats: int  # active people
     used: int  # bytes stored
-    limit: int | None  # bytes allowed now; None is unlimited
+    limits: Plan  # the plan whose limits apply now: Free once past due beyond the grace period
     mrr: int  # minor units of `currency`
     currency: str
+
+    @property
+    def limit(self) -> int | None:
+        """Bytes allowed now; None is unlimited."""
+        return self.limits.storage_limit(self.seats)
+
+    @property
+    def limited(self) -> bool:
+        """Held to another plan's limits than its own (past due beyond the grace period)."""
+        return self.limits.key != self.plan.key
 
     @property
     def mrr_amount(self) -> Decimal:
@@ -140,10 +150,14 @@ def _status_column():
 
 
 def _mrr_column():
-    """Monthly recurring revenue: paid plans being paid for (active, or past due while the payment
-    is retried); a trial brings nothing yet. Offline subscriptions carry the list price."""
+    """Monthly recurring revenue, the one definition the page and the CLI read: what Stripe bills for
+    a paid plan being paid for (active, or past due while the payment is retried). Nothing else is
+    revenue: a trial pays nothing yet, an offline subscription never pays (its amount is the list
+    price), and a suspended company is not served (the status column says so before the
+    subscription does)."""
     paid = [key for key, plan in catalogue().items() if plan.paid]
-    return case((and_(Subscription.plan.in_(paid), Subscription.status.in_((Status.ACTIVE, Status.PAST_DUE))),
+    return case((and_(Subscription.provider == Provider.STRIPE, Subscription.plan.in_(paid),
+                      _status_column().in_((Status.ACTIVE, Status.PAST_DUE))),
                  Subscription.monthly_amount), else_=0)
 
 
@@ -151,11 +165,20 @@ def _currency_column():
     return func.coalesce(Subscription.currency, plan_of("free").currency)
 
 
-def check_filters(plan: str | None, status: str | None) -> None:
+def filter_problems(plan: str | None, status: str | None) -> list[Invalid]:
+    """Every filter value the table does not know, each as an error naming its field."""
+    problems = []
     if plan and plan not in catalogue():
-        raise Invalid(_l("Unknown plan “%(plan)s”.", plan=plan), field="plan")
+        problems.append(Invalid(_l("Unknown plan “%(plan)s”.", plan=plan), field="plan"))
     if status and status not in STATUSES:
-        raise Invalid(_l("Unknown status “%(status)s”.", status=status), field="status")
+        problems.append(Invalid(_l("Unknown status “%(status)s”.", status=status), field="status"))
+    return problems
+
+
+def check_filters(plan: str | None, status: str | None) -> None:
+    problems = filter_problems(plan, status)
+    if problems:
+        raise problems[0]
 
 
 def _tenants(query, plan: str | None, status: str | None, search: str | None):
@@ -172,6 +195,7 @@ def _tenants(query, plan: str | None, status: str | None, search: str | None):
 
 
 def _limits_plan(subscription: Subscription | None) -> Plan:
+    """The plan whose limits apply now (billing's own rule: Free once past due beyond the grace period)."""
     return standing_of(subscription).limits if subscription is not None else plan_of("free")
 
 
@@ -204,7 +228,7 @@ def tenant_table(*, plan: str | None = None, status: str | None = None, search: 
         rows.append(TenantRow(
             id=row.id, slug=row.slug, name=row.name, status=row.status, plan=plan_of(row.plan),
             provider=row.Subscription.provider if row.Subscription else "offline", seats=row.seats,
-            used=row.used, limit=_limits_plan(row.Subscription).storage_limit(row.seats), mrr=int(row.mrr),
+            used=row.used, limits=_limits_plan(row.Subscription), mrr=int(row.mrr),
             currency=row.currency))
     return TenantTable(rows, total, page, pages, mrr_totals)
 

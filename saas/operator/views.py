@@ -15,7 +15,7 @@ from saas.auth.limits import limit_password_attempts
 from saas.auth.session import public_site_only
 from saas.auth.views import show_error
 from saas.documents.services import human_size
-from saas.errors import Invalid, ServiceError
+from saas.errors import ServiceError
 from saas.web.views import service_errors_as_pages
 
 from . import services
@@ -85,13 +85,11 @@ def signout():
 
 
 def _filters() -> dict:
-    """The table's filters from the query string; unknown values are refused with a message."""
+    """The table's filters from the query string; each unknown value is dropped with its own message."""
     filters = {name: request.args.get(name, "").strip() for name in FILTERS}
-    try:
-        services.check_filters(filters["plan"], filters["status"])
-    except Invalid as error:
-        flash(str(error.message), "error")
-        filters[error.field] = ""
+    for problem in services.filter_problems(filters["plan"], filters["status"]):
+        flash(str(problem.message), "error")
+        filters[problem.field] = ""
     return {name: value for name, value in filters.items() if value}
 
 
