@@ -217,6 +217,16 @@ def tenants_purge_bin():
 
 # --- operators -----------------------------------------------------------------------------
 
+def _or_fail(service, *args):
+    """Run a service; the reason it refuses is the command's error message."""
+    from saas.errors import ServiceError
+
+    try:
+        return service(*args)
+    except ServiceError as error:
+        raise click.ClickException(str(error.message))
+
+
 @cli.group()
 def operators():
     """Platform admins: who may open the operator page (/operator on the public site)."""
@@ -227,13 +237,9 @@ def operators():
 @with_appcontext
 def operators_grant(email):
     """Let the person with this email open the operator page (they sign in with their password)."""
-    from saas.errors import ServiceError
     from saas.operator.services import grant
 
-    try:
-        user = grant(email)
-    except ServiceError as error:
-        raise click.ClickException(str(error.message))
+    user = _or_fail(grant, email)
     click.echo(f"{user.email} is a platform admin: they sign in at /operator/signin on the public site.")
 
 
@@ -242,13 +248,9 @@ def operators_grant(email):
 @with_appcontext
 def operators_revoke(email):
     """Take the operator page away from this person; their operator sessions end at once."""
-    from saas.errors import ServiceError
     from saas.operator.services import revoke
 
-    try:
-        had_it = revoke(email)
-    except ServiceError as error:
-        raise click.ClickException(str(error.message))
+    had_it = _or_fail(revoke, email)
     click.echo(f"{email.strip().lower()} is no longer a platform admin." if had_it
                else f"{email.strip().lower()} was not a platform admin; nothing changed.")
 
