@@ -41,7 +41,6 @@ class Overview:
     seats_in_use: int
     seats_paid: int
     used: int
-    reserved: int
     limit: int | None  # the limit that applies now
     options: list[Option]
     stripe: bool  # payments go through Stripe (else the owner switches directly)
@@ -84,13 +83,13 @@ def overview(tenant: TenantRef, actor: Membership | None) -> Overview:
     require_manager(actor)
     now = standing(tenant.id)
     people = active_users(tenant.id)
-    used, reserved = ledger.usage(tenant.id)
+    used, _reserved = ledger.usage(tenant.id)
     options = []
     for plan in catalogue().values():
         limit = plan.storage_limit(people)
         options.append(Option(plan, plan.key == now.plan.key, limit, plan.monthly_price(people),
                               max(0, used - limit) if limit is not None else 0))
-    return Overview(now, people, now.subscription.seats, used, reserved, now.limits.storage_limit(people), options,
+    return Overview(now, people, now.subscription.seats, used, now.limits.storage_limit(people), options,
                     stripe_provider.enabled())
 
 
