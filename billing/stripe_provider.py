@@ -31,6 +31,10 @@ class StripeUnavailable(Exception):
         self.message = message
 
 
+class Gone(StripeUnavailable):
+    """Stripe has no such object (deleted, or from another Stripe account)."""
+
+
 def enabled() -> bool:
     return bool(current_app.config.get("STRIPE_SECRET_KEY"))
 
@@ -84,6 +88,8 @@ def _call(method, *args, **kwargs):
         raise StripeUnavailable(_l("The payment service did not answer. Nothing has changed; try again in a "
                                    "minute.")) from error
     except stripe.StripeError as error:  # our request or our Stripe account is wrong: retrying will not help
+        if getattr(error, "code", None) == "resource_missing":
+            raise Gone(_l("The subscription no longer exists at Stripe. Reload the page.")) from error
         current_app.logger.error("Stripe refused a call: %s", error)
         raise StripeUnavailable(_l("The payment service refused the request, so nothing has changed. The "
                                    "platform's team has been told; please try again later.")) from error

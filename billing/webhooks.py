@@ -107,7 +107,14 @@ def sync(subscription_id: str, *, tenant_hint: int | None = None, customer: str 
     if tenant_id is None:
         return Outcome(None, f"no company for {subscription_id}")
     row = subscription_of(tenant_id, lock=True)  # one change at a time per company, fetched under the lock
-    remote = stripe_provider.fetch(subscription_id)
+    try:
+        remote = stripe_provider.fetch(subscription_id)
+    except stripe_provider.Gone:
+        if row.stripe_subscription_id != subscription_id:
+            return Outcome(tenant_id, f"{subscription_id} does not exist at Stripe; ignored")
+        row.stripe_subscription_id = row.stripe_item_id = None
+        changes = apply(row, FREE)
+        return Outcome(tenant_id, f"{subscription_id} no longer exists at Stripe: back to Free")
     if row.stripe_subscription_id != remote["id"]:
         # Only a subscription our Checkout made for this company may become its subscription: a
         # client_reference_id alone can be typed by anyone into a payment link.

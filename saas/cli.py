@@ -217,6 +217,27 @@ def tenants_purge_bin():
 
 # --- operators -----------------------------------------------------------------------------
 
+@cli.group("billing")
+def billing_group():
+    """Payments through Stripe."""
+
+
+@billing_group.command("sync")
+@with_appcontext
+def billing_sync():
+    """Re-read every Stripe subscription and apply it, as its webhooks would (run daily, e.g. from cron)."""
+    from billing.stripe_provider import enabled
+    from saas.account.tasks import resync_all
+
+    if not enabled():
+        click.echo("Stripe is not configured (STRIPE_SECRET_KEY): nothing to sync.")
+        return
+    synced, failed = resync_all(echo=click.echo)
+    click.echo(f"{synced} subscription(s) in step with Stripe, {failed} could not be read.")
+    if failed:
+        raise SystemExit(1)
+
+
 def _or_fail(service, *args):
     """Run a service; the reason it refuses is the command's error message."""
     from saas.errors import ServiceError

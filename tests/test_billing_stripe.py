@@ -653,3 +653,32 @@ def test_an_oversized_webhook_body_is_refused_unread(stripe_app):
 def test_stripe_without_its_prices_or_webhook_secret_refuses_to_start(make_app):
     with pytest.raises(RuntimeError, match="STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_EXTENDED"):
         make_app(STRIPE_SECRET_KEY="sk_test_x", STRIPE_PRICE_STANDARD="price_standard")
+
+
+def test_the_daily_sync_repairs_what_lost_webhooks_would_have_done(stripe_app, stripe_fake, company, api,
+                                                                   run_stripe_jobs, make_tenant):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from saas.cli import cli
+
+    def sync():
+        return CliRunner().invoke(cli, ["billing", "sync"], obj=ScriptInfo(create_app=lambda: stripe_app))
+
+    sub_id = subscribe(stripe_app, stripe_fake, api, run_stripe_jobs)
+    stripe_fake.fail_payment(sub_id)  # its events never arrive
+    result = sync()
+    assert result.exit_code == 0, result.output
+    assert billing(api)["status"] == "past_due" and "changed past_due_since, status" in result.output
+
+    other = make_tenant(name="Globex")
+    other_api = owner_api(stripe_app, other)
+    other_sub = subscribe(stripe_app, stripe_fake, other_api, run_stripe_jobs)
+    del stripe_fake.subscriptions[other_sub]  # gone from Stripe (deleted there by hand)
+    stripe_fake.end(sub_id)
+    result = sync()
+    assert result.exit_code == 0, result.output
+    assert billing(api)["plan"] == "free" and billing(other_api)["plan"] == "free"
+    assert "no longer exists at Stripe" in result.output
+    assert (row(stripe_app, company)["stripe_subscription_id"], row(stripe_app, other)["stripe_subscription_id"]) \
+        == (None, None)

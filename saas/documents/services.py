@@ -436,6 +436,7 @@ def deleted_versions(actor: Membership) -> list[Version]:
 
 
 def restore_version(document_id: int, number: int, actor: Membership) -> Version:
+    db.session.get(Document, document_id, with_for_update=True)  # not while one of its versions is being purged
     document = get(document_id, actor, edit=True)
     version = next((v for v in document.versions if v.number == number and v.deleted_at is not None), None)
     if version is None:
@@ -446,7 +447,7 @@ def restore_version(document_id: int, number: int, actor: Membership) -> Version
 
 
 def restore(document_id: int, actor: Membership) -> Document:
-    document = db.session.get(Document, document_id)
+    document = db.session.get(Document, document_id, with_for_update=True)  # not while it is being purged
     if document is None or document.deleted_at is None or not _may_edit_card(document, actor):
         raise NotFound(_l("This document is not in the recycle bin."))
     document.deleted_at = document.deleted_by = None
@@ -459,9 +460,12 @@ def purge_expired(tenant: TenantRef, now=None) -> tuple[int, list[str]]:
     Returns (bytes freed, blob keys): the caller deletes the blobs once this has committed, so
     a rolled-back purge never loses a file that is still listed."""
     cutoff = (now or utcnow()) - timedelta(days=RECYCLE_DAYS)
-    expired_documents = list(db.session.scalars(select(Document).where(Document.deleted_at < cutoff)))
+    # Locked, skipping rows someone is restoring or deleting for good right now: a row is freed once.
+    expired_documents = list(db.session.scalars(select(Document).where(Document.deleted_at < cutoff)
+                                                .with_for_update(skip_locked=True)))
     expired_versions = list(db.session.scalars(select(Version).join(Document).where(
-        Version.deleted_at < cutoff, or_(Document.deleted_at.is_(None), Document.deleted_at >= cutoff))))
+        Version.deleted_at < cutoff, or_(Document.deleted_at.is_(None), Document.deleted_at >= cutoff))
+        .with_for_update(of=Version, skip_locked=True)))
     return remove(tenant, expired_documents, expired_versions)
 
 
