@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from tenants.db import db
-from tenants.models import utcnow
+from tenants.models import Tenant, utcnow
 
 from . import stripe_provider
 from .models import Provider, StripeEvent, Subscription
@@ -169,7 +169,6 @@ def _owner(subscription_id: str, tenant_hint: int | None, customer: str | None) 
 
 
 def _tenant_exists(tenant_id: int) -> bool:
-    from tenants.models import Tenant
     return db.session.get(Tenant, tenant_id) is not None
 
 

@@ -46,8 +46,7 @@ def change_plan(data):
         422: {description: "Unknown plan", content: {application/json: {schema: ErrorOut}}}
         502: {description: "The payment service did not answer", content: {application/json: {schema: ErrorOut}}}
     """
-    change = services.change_plan(g.tenant, g.api_membership, data["plan"], email=g.api_user.email,
-                                  return_url=services.plan_page_url(g.tenant))
+    change = services.change_plan(g.tenant, g.api_membership, data["plan"], email=g.api_user.email)
     body = {"applied": change.applied, "url": change.url, "kind": None if change.applied else change.route,
             "billing": billing_data(services.overview(g.tenant, g.api_membership)) if change.applied else None}
     return PlanChangeOut().dump(body)

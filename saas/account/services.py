@@ -1,5 +1,6 @@
 """The company's plan as its owner sees and changes it: standing, seats, storage, what a switch
 would change, and switching (offline at once; with Stripe through Checkout or the Portal)."""
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -131,7 +132,16 @@ def plan_page_url(tenant: TenantRef) -> str:
     return tenant_url(tenant.slug, "/settings/plan")
 
 
-def change_plan(tenant: TenantRef, actor: Membership, plan_key: str, *, email: str, return_url: str) -> Change:
+@contextmanager
+def _payment_service():
+    """Stripe's refusals become the service's, with the message for a person."""
+    try:
+        yield
+    except StripeUnavailable as error:
+        raise PaymentProviderError(error.message)
+
+
+def change_plan(tenant: TenantRef, actor: Membership, plan_key: str, *, email: str) -> Change:
     """Switch the company to `plan_key`: at once offline; with Stripe through Checkout, the Portal,
     or by ending (or keeping) the subscription at the period's end.
 
@@ -143,24 +153,24 @@ def change_plan(tenant: TenantRef, actor: Membership, plan_key: str, *, email: s
     plan = plan_of(plan_key)
     row = subscription_of(tenant.id, lock=True)  # one change at a time per company
     how = route(row, plan)
+    return_url = plan_page_url(tenant)
     if how == Route.CURRENT:
         raise Conflict(_l("The company is already on the %(plan)s plan.", plan=plan.name), field="plan")
     if how == Route.ENDING:
         raise Conflict(_l("The %(plan)s plan already ends with the paid period; then the company is on Free.",
                           plan=plan_of(row.plan).name), field="plan")
     try:
-        if how == Route.AT_ONCE:
-            apply(row, offline_state(plan.key, active_users(tenant.id)))
-        elif how in (Route.CANCEL, Route.KEEP):
-            apply_remote(row, stripe_provider.end_with_period(row, how == Route.CANCEL))
-        elif how == Route.CHECKOUT:
-            return Change(how, stripe_provider.checkout_url(row, plan, active_users(tenant.id), email,
-                                                            success_url=return_url + "?checkout=done",
-                                                            cancel_url=return_url + "?checkout=cancelled"))
-        else:
-            return Change(how, stripe_provider.portal_url(row, return_url, plan))
-    except StripeUnavailable as error:
-        raise PaymentProviderError(error.message)
+        with _payment_service():
+            if how == Route.AT_ONCE:
+                apply(row, offline_state(plan.key, active_users(tenant.id)))
+            elif how in (Route.CANCEL, Route.KEEP):
+                apply_remote(row, stripe_provider.end_with_period(row, how == Route.CANCEL))
+            elif how == Route.CHECKOUT:
+                return Change(how, stripe_provider.checkout_url(row, plan, active_users(tenant.id), email,
+                                                                success_url=return_url + "?checkout=done",
+                                                                cancel_url=return_url + "?checkout=cancelled"))
+            else:
+                return Change(how, stripe_provider.portal_url(row, return_url, plan))
     finally:
         db.session.commit()  # applied, or nothing changed: either way the row's lock goes
     return Change(how)
@@ -172,13 +182,11 @@ def apply_remote(row, remote: dict) -> None:
     apply(row, state if state is not None else FREE)
 
 
-def portal(tenant: TenantRef, actor: Membership, return_url: str) -> str:
+def portal(tenant: TenantRef, actor: Membership) -> str:
     """The Stripe Customer Portal: card, invoices, cancellation."""
     require_owner(actor)
     row = subscription_of(tenant.id)
     if not stripe_provider.enabled() or not row.stripe_customer_id:
         raise Conflict(_l("There is no payment account yet: choose a paid plan first."))
-    try:
-        return stripe_provider.portal_url(row, return_url)
-    except StripeUnavailable as error:
-        raise PaymentProviderError(error.message)
+    with _payment_service():
+        return stripe_provider.portal_url(row, plan_page_url(tenant))

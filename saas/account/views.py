@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_currency, format_date, gettext as _, lazy_gettext as _l
+from flask_babel import format_date, gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,7 +16,7 @@ from saas.auth.forms import ActionForm
 from saas.auth.models import Role
 from saas.auth.session import current_membership, tenant_required
 from saas.documents.services import human_size
-from saas.errors import Forbidden, NotFound, ServiceError
+from saas.errors import ServiceError
 from saas.jobs import enqueue_after_commit
 from saas.web.views import service_errors_as_pages
 from tenants.db import db
@@ -24,7 +24,16 @@ from tenants.db import db
 from . import services, tasks
 
 bp = Blueprint("account", __name__)
-service_errors_as_pages(bp)
+service_errors_as_pages(bp)  # 403 and 404 pages with the service's reason
+
+
+@bp.errorhandler(ServiceError)
+def refused(error: ServiceError):
+    """Any other refusal (already on that plan, the payment service away…): nothing has changed,
+    and the plan page says why."""
+    db.session.rollback()
+    flash(str(error.message), "error")
+    return redirect(url_for(".plan"))
 
 STATUS_LABELS = {Status.ACTIVE: _l("Active"), Status.TRIALING: _l("Trial"), Status.PAST_DUE: _l("Past due")}
 CHECKOUT_NOTES = {
@@ -38,17 +47,13 @@ def signed_in_page(view):
     return tenant_required(login_required(view))
 
 
-def money(amount, currency: str) -> str:
-    return format_currency(amount, currency.upper())
-
-
 def is_owner() -> bool:
     membership = current_membership()
     return membership is not None and membership.role == Role.OWNER
 
 
 def _plan_page_context(view: services.Overview) -> dict:
-    return {"view": view, "money": money, "status_labels": STATUS_LABELS, "owner": is_owner(),
+    return {"view": view, "status_labels": STATUS_LABELS, "owner": is_owner(),
             "trial_days": stripe_provider.trial_days_for(view.subscription) if view.stripe else 0,
             "routes": services.Route, "route_to": lambda plan: services.route(view.subscription, plan)}
 
@@ -76,15 +81,7 @@ def plan():
 @signed_in_page
 def portal():
     """Stripe's Customer Portal: card, invoices, cancellation (the owner only)."""
-    try:
-        url = services.portal(g.tenant, current_membership(), services.plan_page_url(g.tenant))
-    except (Forbidden, NotFound):
-        raise
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-        return redirect(url_for(".plan"))
-    return redirect(url, 303)
+    return redirect(services.portal(g.tenant, current_membership()), 303)
 
 
 @bp.get("/settings/plan/<key>")
@@ -107,15 +104,7 @@ def switch(key: str):
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        change = services.change_plan(g.tenant, current_membership(), target.key, email=current_user.email,
-                                      return_url=services.plan_page_url(g.tenant))
-    except (Forbidden, NotFound):
-        raise  # the 403/404 page, with the service's reason
-    except ServiceError as error:  # already on it, the payment service is away…: nothing changed
-        db.session.rollback()
-        flash(str(error.message), "error")
-        return redirect(url_for(".plan"))
+    change = services.change_plan(g.tenant, current_membership(), target.key, email=current_user.email)
     if not change.applied:
         return redirect(change.url, 303)  # Stripe Checkout or the Portal; webhooks apply the result
     flash(switched_message(change.route, services.overview(g.tenant, current_membership())), "success")

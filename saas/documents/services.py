@@ -436,7 +436,7 @@ def deleted_versions(actor: Membership) -> list[Version]:
 
 
 def restore_version(document_id: int, number: int, actor: Membership) -> Version:
-    db.session.get(Document, document_id, with_for_update=True)  # not while one of its versions is being purged
+    _locked(document_id)  # not while one of its versions is being deleted for good
     document = get(document_id, actor, edit=True)
     version = next((v for v in document.versions if v.number == number and v.deleted_at is not None), None)
     if version is None:
@@ -447,7 +447,7 @@ def restore_version(document_id: int, number: int, actor: Membership) -> Version
 
 
 def restore(document_id: int, actor: Membership) -> Document:
-    document = db.session.get(Document, document_id, with_for_update=True)  # not while it is being purged
+    document = _locked(document_id)  # not while it is being deleted for good
     if document is None or document.deleted_at is None or not _may_edit_card(document, actor):
         raise NotFound(_l("This document is not in the recycle bin."))
     document.deleted_at = document.deleted_by = None
@@ -507,6 +507,26 @@ def remove_for_good(tenant: TenantRef, document_id: int, actor: Membership, *, v
     if target is None:
         raise NotFound(_l("This version is not in the recycle bin."))
     return Removed(document.title, *remove(tenant, [], [target]))
+
+
+def empty_bin(tenant: TenantRef, actor: Membership) -> tuple[int, list[str]]:
+    """Delete for good every document and version in the bin the actor could restore:
+    (bytes freed, blobs for the caller to delete after the commit). The bin is listed 500 at a
+    time, so it is read again until nothing new is left."""
+    freed, keys, seen = 0, [], set()
+    while True:
+        batch = [(d.id, None) for d in deleted(actor)] + [(v.document_id, v.number) for v in deleted_versions(actor)]
+        batch = [entry for entry in batch if entry not in seen]
+        if not batch:
+            return freed, keys
+        seen.update(batch)
+        for document_id, number in batch:
+            try:
+                removed = remove_for_good(tenant, document_id, actor, version=number)
+            except NotFound:  # restored, or deleted for good by someone else meanwhile
+                continue
+            freed += removed.freed
+            keys.extend(removed.keys)
 
 
 def _locked(document_id: int) -> Document | None:

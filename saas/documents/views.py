@@ -4,7 +4,6 @@ Uploads are raw request bodies (no multipart), streamed from `request.stream` in
 services with their Content-Length, so the web process never holds a whole file. Their answers
 are JSON for documents.js. Documents whose card a person may not see are 404 everywhere.
 """
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,7 +22,7 @@ from saas.crm.views import staff_page
 from saas.crm.fields import ENTITY_LABELS
 from saas.crm.models import RECORD_MODELS, Entity
 from saas.blobs import blob_store
-from saas.errors import Conflict, Invalid, NotFound, ServiceError
+from saas.errors import Conflict, Invalid, ServiceError
 from tenants.db import db
 
 from . import services
@@ -362,14 +361,7 @@ def purge_version(document_id: int, number: int):
 @manager_page
 def empty_bin():
     """Every document and version in the bin the manager could restore, deleted for good at once."""
-    actor, freed, keys = current_membership(), 0, []
-    for document_id, number in _bin_contents(actor):
-        try:
-            removed = services.remove_for_good(g.tenant, document_id, actor, version=number)
-        except NotFound:  # restored or deleted for good by someone else meanwhile
-            continue
-        freed += removed.freed
-        keys.extend(removed.keys)
+    freed, keys = services.empty_bin(g.tenant, current_membership())
     _commit_then_delete_blobs(keys)
     if keys:
         flash(_("The documents in the recycle bin are deleted for good: %(size)s freed.",
@@ -377,20 +369,6 @@ def empty_bin():
     else:
         flash(_("There were no documents in the recycle bin."), "info")
     return redirect(url_for("crm_admin.recycle_bin"))
-
-
-def _bin_contents(actor) -> Iterator[tuple[int, int | None]]:
-    """(document id, version number or None for the whole document) of everything in the bin the
-    actor could restore; read again in batches, as the bin is listed 500 at a time."""
-    seen = set()
-    while True:
-        batch = [(d.id, None) for d in services.deleted(actor)] + \
-                [(v.document_id, v.number) for v in services.deleted_versions(actor)]
-        batch = [entry for entry in batch if entry not in seen]
-        if not batch:
-            return
-        seen.update(batch)
-        yield from batch
 
 
 def _commit_then_delete_blobs(keys: list[str]) -> None:

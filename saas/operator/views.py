@@ -14,7 +14,6 @@ from saas.auth.forms import ActionForm, SigninForm
 from saas.auth.limits import limit_password_attempts
 from saas.auth.session import public_site_only
 from saas.auth.views import show_error
-from saas.documents.services import human_size
 from saas.errors import ServiceError
 from saas.web.views import service_errors_as_pages
 
@@ -100,8 +99,7 @@ def tenants():
     table = services.tenant_table(plan=filters.get("plan"), status=filters.get("status"),
                                   search=filters.get("q"), page=request.args.get("page", 1, type=int))
     return render_template("operator/tenants.html", table=table, filters=filters, plans=catalogue(),
-                           statuses=services.STATUSES, action_form=ActionForm(), operator=current_operator(),
-                           human_size=human_size)
+                           statuses=services.STATUSES, action_form=ActionForm(), operator=current_operator())
 
 
 @bp.post("/tenants/<int:tenant_id>/suspend")
