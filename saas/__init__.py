@@ -55,10 +55,13 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     from .crm.views import bp as crm_bp
     from .documents.api import bp as documents_api_bp
     from .documents.views import bp as documents_bp
+    from .documents.template_views import bp as templates_bp
+    from .settings.views import bp as company_settings_bp
     from .operator.views import bp as operator_bp
 
     for blueprint in (health_bp, web_bp, auth_bp, api_bp, crm_bp, crm_flow_bp, crm_admin_bp, crm_import_bp, crm_api_bp,
-                      documents_bp, documents_api_bp, account_bp, account_api_bp, operator_bp):
+                      documents_bp, documents_api_bp, templates_bp, company_settings_bp, account_bp, account_api_bp,
+                      operator_bp):
         app.register_blueprint(blueprint)
     for blueprint in (api_bp, crm_api_bp, documents_api_bp, account_api_bp):
         csrf.exempt(blueprint)  # the API authenticates by bearer token only, never by cookie

@@ -314,6 +314,21 @@ def storage_reconcile(enqueue):
     reconcile_all(echo=click.echo)
 
 
+@cli.group()
+def documents():
+    """Generated documents."""
+
+
+@documents.command("sweep")
+@with_appcontext
+def documents_sweep():
+    """Queue again, or fail, documents a dead worker left generating (run every few minutes, e.g. from cron)."""
+    from saas.documents.maintenance import sweep_all_generation
+
+    swept = sweep_all_generation(echo=click.echo)
+    click.echo(f"{swept['requeued']} document(s) queued again, {swept['failed']} failed.")
+
+
 # --- worker and serve ----------------------------------------------------------------------
 
 @cli.command("worker")
@@ -321,8 +336,12 @@ def storage_reconcile(enqueue):
 @with_appcontext
 def worker(burst):
     """Run one RQ worker for the DealDocs queue."""
+    from saas.documents.maintenance import sweep_all_generation
+    from saas.documents.pdf import warm_up
     from saas.jobs import make_worker
 
+    warm_up()  # WeasyPrint and its fonts loaded once here, inherited by every forked job
+    sweep_all_generation(echo=click.echo)  # what a worker that died left generating
     make_worker(current_app._get_current_object()).work(burst=burst, with_scheduler=True)
 
 

@@ -128,3 +128,22 @@ def purge_cardless(tenant: TenantRef) -> tuple[int, list[str]]:
         doomed += db.session.scalars(select(Document).where(
             Document.entity == entity, ~exists().where(card.id == Document.record_id)))
     return services.remove(tenant, doomed)
+
+
+def sweep_all_generation(echo=lambda line: None) -> dict:
+    """Every tenant's documents left *generating* by a dead worker or a lost job (generation.sweep),
+    one tenant scope at a time (run it every few minutes, and it runs when a worker starts)."""
+    from .generation import sweep
+
+    tenants = [TenantRef.of(t) for t in db.session.scalars(select(Tenant).order_by(Tenant.id))]
+    db.session.commit()
+    total = {"requeued": 0, "failed": 0}
+    for tenant in tqdm(tenants, desc="generation", unit="tenant", disable=len(tenants) < 20):
+        with tenant_scope(tenant):
+            swept = sweep()
+            db.session.commit()
+        for key in total:
+            total[key] += swept[key]
+        if any(swept.values()):
+            echo(f"{tenant.slug}: {swept['requeued']} document(s) queued again, {swept['failed']} failed.")
+    return total

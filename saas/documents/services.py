@@ -176,7 +176,7 @@ def add_document_type(actor: Membership, name: str) -> DocumentType:
 
 # --- reading -------------------------------------------------------------------------------
 
-def _card(entity: str, record_id: int, actor: Membership, *, edit: bool):
+def card_record(entity: str, record_id: int, actor: Membership, *, edit: bool):
     if entity not in CARDS:
         raise NotFound(_l("Documents hang on deals, companies and contacts."))
     return crm.get_for_edit(entity, record_id, actor) if edit else crm.get(entity, record_id, actor)
@@ -187,7 +187,7 @@ def get(document_id: int, actor: Membership, *, edit: bool = False) -> Document:
     document = db.session.get(Document, document_id)
     if document is None or document.deleted_at is not None:
         raise NotFound(_l("No such document, or it is not yours to see."))
-    _card(document.entity, document.record_id, actor, edit=edit)
+    card_record(document.entity, document.record_id, actor, edit=edit)
     return document
 
 
@@ -200,7 +200,7 @@ def version_of(document: Document, number: int | None) -> Version:
 
 def on_card(entity: str, record_id: int, actor: Membership) -> list[Document]:
     """The card's documents, newest first; a company's include those of its deals and contacts."""
-    _card(entity, record_id, actor, edit=False)
+    card_record(entity, record_id, actor, edit=False)
     where = (Document.entity == entity) & (Document.record_id == record_id)
     if entity == Entity.COMPANY:
         deals = select(Deal.id).where(Deal.company_id == record_id, crm.access.visible(Deal, Entity.DEAL, actor))
@@ -218,7 +218,7 @@ def link(version: Version, *, inline: bool = False, seconds: int = LINK_SECONDS)
 
 # --- writing -------------------------------------------------------------------------------
 
-def _write_blob(tenant: TenantRef, stream: BinaryIO, size: int, filename: str, actor: Membership
+def write_blob(tenant: TenantRef, stream: BinaryIO, size: int, filename: str, user_id: int | None
                 ) -> tuple[Version, uuid.UUID]:
     """Reserve, stream, sniff: a Version not yet saved and its reservation (settled by the caller)."""
     if size is None or size < 0:
@@ -245,11 +245,11 @@ def _write_blob(tenant: TenantRef, stream: BinaryIO, size: int, filename: str, a
         blob_store().delete(key)
         raise Invalid(_l("The file ended before the size it was sent with."), field="file")
     version = Version(blob_key=key, filename=safe_filename(filename), content_type=sniff(written.head),
-                      size=written.size, sha256=written.sha256, created_by=actor.user_id)
+                      size=written.size, sha256=written.sha256, created_by=user_id)
     return version, reservation
 
 
-def _keep(version: Version, reservation: uuid.UUID, keep) -> object:
+def keep_written(version: Version, reservation: uuid.UUID, keep) -> object:
     """Run `keep()` (it saves the version) and settle the reservation with it, or undo both."""
     try:
         result = keep()
@@ -338,9 +338,9 @@ def _duplicate(entity: str, record_id: int, sha256: str) -> Document | None:
 def upload(tenant: TenantRef, entity: str, record_id: int, stream: BinaryIO, *, filename: str, size: int,
            actor: Membership, data: dict | None = None) -> Document:
     """A new document on a card from a stream of `size` bytes; Duplicate if the card has these bytes."""
-    record = _card(entity, record_id, actor, edit=True)
+    record = card_record(entity, record_id, actor, edit=True)
     data = dict(data or {})
-    version, reservation = _write_blob(tenant, stream, size, filename, actor)
+    version, reservation = write_blob(tenant, stream, size, filename, actor.user_id)
     existing = _duplicate(entity, record_id, version.sha256)
     if existing is not None:
         ledger.release(reservation)
@@ -356,34 +356,44 @@ def upload(tenant: TenantRef, entity: str, record_id: int, stream: BinaryIO, *, 
         document.versions.append(version)
         db.session.add(document)
         db.session.flush()
-        _log(entity, record, "document", actor, document, {"document": [None, document.title]})
+        log_change(entity, record, "document", actor, document, {"document": [None, document.title]})
         return document
-    return _keep(version, reservation, keep)
+    return keep_written(version, reservation, keep)
 
 
 def _guess_type(version: Version) -> int | None:
     """Drawings by their bytes; everything else starts as "Other" until someone says."""
     wanted = "Drawing" if version.content_type in ("image/x-dwg", "image/vnd.dwg", "image/vnd.dxf") else "Other"
+    return type_named(wanted, DEFAULT_TYPES[wanted])
+
+
+def type_named(english: str, label) -> int:
+    """The document type called `english` or its translation `label`, made when the company has none."""
     types = document_types()
-    names = (wanted, str(DEFAULT_TYPES[wanted]))
-    return next((t.id for t in types if t.name in names), types[-1].id if types else None)
+    found = next((t.id for t in types if t.name in (english, str(label))), None)
+    if found is None:
+        created = DocumentType(name=str(label)[:100], position=len(types))
+        db.session.add(created)
+        db.session.flush()
+        found = created.id
+    return found
 
 
 def add_version(tenant: TenantRef, document_id: int, stream: BinaryIO, *, filename: str, size: int,
                 actor: Membership) -> Version:
     """A new version; the earlier ones stay, downloadable, with who uploaded them and when."""
     document = get(document_id, actor, edit=True)
-    version, reservation = _write_blob(tenant, stream, size, filename, actor)
+    version, reservation = write_blob(tenant, stream, size, filename, actor.user_id)
 
     def keep():
         locked = db.session.get(Document, document.id, with_for_update=True)
         version.number = max((v.number for v in locked.versions), default=0) + 1
         locked.versions.append(version)
         locked.sha256 = version.sha256
-        record = _card(locked.entity, locked.record_id, actor, edit=True)
-        _log(locked.entity, record, "document", actor, locked, {"version": [None, version.number]})
+        record = card_record(locked.entity, locked.record_id, actor, edit=True)
+        log_change(locked.entity, record, "document", actor, locked, {"version": [None, version.number]})
         return version
-    return _keep(version, reservation, keep)
+    return keep_written(version, reservation, keep)
 
 
 def update(document_id: int, data: dict, actor: Membership) -> Document:
@@ -393,7 +403,7 @@ def update(document_id: int, data: dict, actor: Membership) -> Document:
     return document
 
 
-def _log(entity: str, record, action: str, actor: Membership, document: Document, changes: dict) -> None:
+def log_change(entity: str, record, action: str, actor: Membership, document: Document, changes: dict) -> None:
     audit.write(entity, record, action, actor.user_id, title=crm.title_of(entity, record), changes=changes,
                 related=(f"document:{document.id}",))
 
@@ -421,8 +431,12 @@ def deleted(actor: Membership) -> list[Document]:
 
 
 def _may_edit_card(document: Document, actor: Membership) -> bool:
+    return may_see_card(document, actor, edit=True)
+
+
+def may_see_card(document: Document, actor: Membership, *, edit: bool = False) -> bool:
     try:
-        _card(document.entity, document.record_id, actor, edit=True)
+        card_record(document.entity, document.record_id, actor, edit=edit)
         return True
     except ServiceError:
         return False

@@ -53,3 +53,22 @@ def reconcile_storage() -> dict:
     from .maintenance import reconcile_all
 
     return reconcile_all(echo=lambda line: None).as_dict()
+
+
+def generate_document(document_id: int, locale: str = "en") -> str:
+    """Make one document from its template (see generation.run); safe to run twice."""
+    from rq import get_current_job
+
+    from .generation import run
+
+    job = get_current_job()
+    last_try = job is None or not job.retries_left
+    return run(current_tenant(), document_id, job.id if job else f"inline-{document_id}", locale=locale,
+               last_try=last_try)
+
+
+def sweep_generation() -> dict:
+    """Every company's documents left generating by a dead worker (see generation.sweep)."""
+    from .maintenance import sweep_all_generation
+
+    return sweep_all_generation()
