@@ -33,7 +33,7 @@ def load_config(instance_path: str) -> dict:
         "S3_SECRET_KEY": os.environ.get("S3_SECRET_KEY") or os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
         "SMTP_URL": os.environ.get("SMTP_URL", ""),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "DealDocs <no-reply@dealdocs.local>"),
-        "OUTBOX_DIR": str(instance / "outbox"),
+        "OUTBOX_DIR": os.environ.get("OUTBOX_DIR") or str(instance / "outbox"),
         "QUEUE_NAME": os.environ.get("QUEUE_NAME", "dealdocs"),
         "TENANT_POOL_SIZE": tenant_pool_size(),
         "MAX_FILE_BYTES": _int("MAX_FILE_BYTES", 2 * 1024 ** 3),  # per uploaded file (a plan may allow less)

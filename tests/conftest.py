@@ -263,6 +263,27 @@ def run_jobs(app):
     return run
 
 
+@pytest.fixture
+def live_worker(app):
+    """A real `dealdocs worker` process (forking a work horse per job) on the test's servers and
+    queue, for as long as the test runs; yields the process."""
+    import subprocess
+    import sys
+
+    config = app.config
+    env = {**os.environ, "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": config["REDIS_URL"],
+           "STORAGE_URL": config["STORAGE_URL"], "S3_ACCESS_KEY": config["S3_ACCESS_KEY"],
+           "S3_SECRET_KEY": config["S3_SECRET_KEY"], "SECRET_KEY": config["SECRET_KEY"],
+           "SERVER_NAME": config["SERVER_NAME"], "QUEUE_NAME": config["QUEUE_NAME"],
+           "OUTBOX_DIR": config["OUTBOX_DIR"]}
+    process = subprocess.Popen([sys.executable, "-m", "saas.cli", "worker"], env=env, start_new_session=True,
+                               stdin=subprocess.DEVNULL)
+    yield process
+    from saas.cli import _stop_process
+
+    _stop_process(process, warm=2, cold=2)
+
+
 # --- a live server and a browser -------------------------------------------------------------
 
 @pytest.fixture(scope="session")

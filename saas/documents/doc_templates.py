@@ -46,7 +46,10 @@ def get_template(template_id: int) -> DocumentTemplate:
 
 def ensure_defaults() -> None:
     """Once per company (deleting them all later does not bring them back): the commercial
-    proposal, contract, invoice, act and cover letter, in English and Russian."""
+    proposal, contract, invoice, act and cover letter, in English and Russian.
+
+    Committed here: they are made on the first look at a list of templates, often a GET
+    that commits nothing, and their ids must stay the ones that list showed."""
     claimed = db.session.execute(insert(CompanySetting).values(key=_SEEDED, value=True)
                                  .on_conflict_do_nothing().returning(CompanySetting.key)).first()
     if claimed is None:
@@ -55,7 +58,7 @@ def ensure_defaults() -> None:
 
     for values in DEFAULTS:
         _save_new(DocumentTemplate(**values), None)
-    db.session.flush()
+    db.session.commit()
 
 
 def content_from(data: dict, base: TemplateContent | None = None) -> DocumentTemplate:

@@ -289,8 +289,10 @@ def sweep(locale: str = "en") -> dict:
     dead = Document.generation_claim.is_not(None) & (Document.generation_claimed_at < now - STALE_CLAIM)
     lost = Document.generation_claim.is_(None) & (
         func.coalesce(Document.generation_claimed_at, Document.created_at) < now - REQUEUE_AFTER)
+    # Not those in the recycle bin: no job takes them (restored, they are found here again).
     stuck = list(db.session.scalars(select(Document).where(Document.generation == Generation.GENERATING,
-                                                           or_(dead, lost)).with_for_update(skip_locked=True)))
+                                                           Document.deleted_at.is_(None), or_(dead, lost))
+                                    .with_for_update(skip_locked=True)))
     requeued = failed = 0
     for document in stuck:
         if document.generation_claim is not None and document.generation_attempts >= MAX_ATTEMPTS:

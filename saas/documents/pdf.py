@@ -50,19 +50,37 @@ def to_pdf(html: str, tenant: TenantRef | None) -> bytes:
     fetcher = _fetcher_class(weasyprint)(tenant)
     with _collecting_warnings() as warnings:
         document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render()
-    refused = fetcher.refused + [w for w in warnings if "without a base URI" in w]
+        _refuse_addresses(fetcher, warnings)
+        if len(document.pages) > MAX_PAGES:
+            raise RenderRefused(_l("The document would have %(pages)d pages; at most %(max)d are made.",
+                                   pages=len(document.pages), max=MAX_PAGES))
+        pdf = document.write_pdf()
+        # Attachments (<link rel=attachment>) and images inside SVG are fetched only while writing.
+        _refuse_addresses(fetcher, warnings)
+    if len(pdf) > MAX_PDF_BYTES:
+        raise RenderRefused(_l("The PDF would be larger than %(mb)d MB.", mb=MAX_PDF_BYTES // 2 ** 20))
+    return pdf
+
+
+def _refuse_addresses(fetcher, warnings: list[str]) -> None:
+    """RenderRefused naming every address the page asked for and did not get."""
+    refused = fetcher.refused + [_relative_address(w) for w in warnings if _NO_BASE in w]
     if refused:
         raise RenderRefused(_l("The template asks for %(what)s. A document may only show images uploaded in "
                                "Settings → Our company ({{ our.logo }}, {{ our.stamp }}, {{ our.signature }}), "
                                "the company's own image files, or data: URIs; nothing from the Internet or "
                                "the server.", what=", ".join(sorted(set(refused)))[:500]))
-    if len(document.pages) > MAX_PAGES:
-        raise RenderRefused(_l("The document would have %(pages)d pages; at most %(max)d are made.",
-                               pages=len(document.pages), max=MAX_PAGES))
-    pdf = document.write_pdf()
-    if len(pdf) > MAX_PDF_BYTES:
-        raise RenderRefused(_l("The PDF would be larger than %(mb)d MB.", mb=MAX_PDF_BYTES // 2 ** 20))
-    return pdf
+
+
+_NO_BASE = "without a base URI: "
+
+
+def _relative_address(warning: str) -> str:
+    """"/etc/passwd" out of WeasyPrint's "… Relative URI reference without a base URI: '/etc/passwd'.", or
+    the declaration out of "Ignored `background: url(x)` at 1:1, … base URI: None." """
+    address = warning.split(_NO_BASE, 1)[1].rstrip(".").strip("'\"")
+    ignored = re.match(r"Ignored `(.*)` at ", warning)
+    return _shorten(ignored.group(1) if address == "None" and ignored else address)
 
 
 @contextmanager

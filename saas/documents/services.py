@@ -31,7 +31,7 @@ from storage import TooLarge, ledger
 from tenants.db import db
 from tenants.models import TenantRef, utcnow
 
-from .models import Document, DocumentStatus, DocumentType, Version
+from .models import Document, DocumentStatus, DocumentType, Generation, Version
 
 CARDS = (Entity.DEAL, Entity.COMPANY, Entity.CONTACT)
 LINK_SECONDS = 300  # a presigned download link works for five minutes
@@ -195,6 +195,8 @@ def version_of(document: Document, number: int | None) -> Version:
     for version in document.live_versions:
         if number is None and version is document.current or version.number == number:
             return version
+    if not document.versions and document.generation:
+        raise NotFound(_l("This document is not made yet: it is being generated, or it failed (see its card)."))
     raise NotFound(_l("No such version of this document."))
 
 
@@ -383,6 +385,8 @@ def add_version(tenant: TenantRef, document_id: int, stream: BinaryIO, *, filena
                 actor: Membership) -> Version:
     """A new version; the earlier ones stay, downloadable, with who uploaded them and when."""
     document = get(document_id, actor, edit=True)
+    if document.generation == Generation.GENERATING:
+        raise Conflict(_l("This document is still being made; add a version once it is ready."))
     version, reservation = write_blob(tenant, stream, size, filename, actor.user_id)
 
     def keep():

@@ -2,13 +2,17 @@
 
 A template is written by a company's managers and filled with a context of primitives (see
 context.py): never ORM objects, so there is nothing behind a placeholder but data. The sandbox
-refuses Python internals (`''.__class__`), ranges and repetitions past a size, output past
-MAX_HTML_BYTES and rendering past RENDER_SECONDS (a loop with no end is stopped with a clear
-error, wherever it spins).
+refuses Python internals (`''.__class__`), changing the context (`items.append`), methods and
+filters that could build gigabytes in one step (`'x' * 10**9`, `s|replace(a, b)`, `'%999999999s'`),
+output past MAX_HTML_BYTES and rendering past RENDER_SECONDS or RENDER_MEMORY (a loop with no
+end, or text doubled again and again, is stopped with a clear error, wherever it spins).
 """
 import operator
+import re
+import resource
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -16,9 +20,10 @@ from decimal import Decimal, InvalidOperation
 from babel.dates import format_date as babel_date
 from babel.numbers import format_currency, format_decimal
 from flask_babel import lazy_gettext as _l
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes, pass_context
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes, pass_context, pass_eval_context
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.filters import FILTERS as JINJA_FILTERS
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 from num2words import num2words
 
@@ -28,7 +33,9 @@ from .models import TemplateContent
 
 RENDER_SECONDS = 5.0  # the Jinja part; WeasyPrint has the job's timeout
 MAX_HTML_BYTES = 5 * 1024 * 1024
-MAX_SEQUENCE = 100_000  # longest string or list a template may build with `*`
+MAX_SEQUENCE = 100_000  # longest string or list a template may build with `*`, widest `%s` padding
+MAX_INT_BITS = 10_000  # ~3000 digits: no amount is longer, and Python prints at most 4300
+RENDER_MEMORY = 256 * 2 ** 20  # bytes the process may grow by while a template is filled
 PAGE_SIZES = ("A4", "A5", "A3", "Letter", "Legal")
 LANGUAGES = {"en": "English", "ru": "Русский"}
 PARTS = ("header_html", "body_html", "footer_html")
@@ -108,29 +115,128 @@ def in_words(context, value, currency: str | None = None) -> str:
     return num2words(amount, lang=language)
 
 
-FILTERS = {"money": money, "number": number, "date": format_date, "in_words": in_words}
+@pass_eval_context
+def _replace(eval_ctx, text, old, new, count=None):
+    plain, plain_old = str(text), str(old)
+    times = plain.count(plain_old) if plain_old else len(plain) + 1
+    if count is not None and count >= 0:
+        times = min(times, count)
+    _refuse_longer_than(MAX_HTML_BYTES, len(plain) + times * (len(str(new)) - len(plain_old)), "the replaced text")
+    return JINJA_FILTERS["replace"](eval_ctx, text, old, new, count)
+
+
+@pass_eval_context
+def _join(eval_ctx, value, d="", attribute=None):
+    value = list(value)
+    _refuse_longer_than(MAX_HTML_BYTES, _weight(value) + len(value) * len(str(d)), "the joined text")
+    return JINJA_FILTERS["join"](eval_ctx, value, d, attribute)
+
+
+def _format(value, *args, **kwargs):
+    _refuse_wide_formats(str(value))
+    return JINJA_FILTERS["format"](value, *args, **kwargs)
+
+
+FILTERS = {"money": money, "number": number, "date": format_date, "in_words": in_words,
+           "replace": _replace, "join": _join, "format": _format}
+# Jinja's own filters that cannot build much more than they are given (no center, indent, wordwrap,
+# batch, slice: one call of those can ask for gigabytes).
+SAFE_JINJA_FILTERS = ("abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first",
+                      "float", "forceescape", "groupby", "int", "items", "last", "length", "list", "lower", "map",
+                      "max", "min", "reject", "rejectattr", "reverse", "round", "safe", "select", "selectattr",
+                      "sort", "string", "striptags", "sum", "title", "trim", "truncate", "unique", "upper",
+                      "wordcount")
+# The methods a template may call on values of the context; the rest (str.center, str.join,
+# int.to_bytes, …) could build gigabytes in one call.
+SAFE_METHODS = {
+    str: {"upper", "lower", "title", "capitalize", "casefold", "swapcase", "strip", "lstrip", "rstrip", "split",
+          "rsplit", "splitlines", "partition", "rpartition", "startswith", "endswith", "count", "find", "rfind",
+          "removeprefix", "removesuffix", "isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper"},
+    dict: {"get", "keys", "values", "items"},
+    list: {"count", "index"}, tuple: {"count", "index"},
+    int: set(), float: set(), Decimal: set(), bool: set(),
+}
 
 
 # --- the sandbox ---------------------------------------------------------------------------
 
-class DocumentSandbox(SandboxedEnvironment):
-    """Jinja's sandbox, plus limits on what `*` and `**` may build (a gigabyte string is one line)."""
+class DocumentSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox that changes nothing it is given, plus limits on what operators may build (a
+    gigabyte string is one line) and on the methods it calls."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context, operator_name, left, right):
-        if operator_name == "**" and abs(_number_or_zero(right)) > 100:
-            raise SecurityError("the exponent is too large")
-        if operator_name == "*":
-            for sequence, times in ((left, right), (right, left)):
-                if isinstance(sequence, (str, list, tuple)) and isinstance(times, int) \
-                        and len(sequence) * times > MAX_SEQUENCE:
-                    raise SecurityError("the repeated text or list would be too long")
-        return {"*": operator.mul, "**": operator.pow}[operator_name](left, right)
+        if operator_name == "**":
+            _refuse_big_power(left, right)
+        elif operator_name == "*":
+            _refuse_big_product(left, right)
+        elif isinstance(left, str):  # "%": printf-style formatting
+            _refuse_wide_formats(left)
+        return {"*": operator.mul, "**": operator.pow, "%": operator.mod}[operator_name](left, right)
+
+    def getattr(self, obj, attribute):
+        # A key wins over a method of the same name: {{ deal.items }} is the custom field "items".
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+    def wrap_str_format(self, value):
+        return None  # str.format is not in SAFE_METHODS: `'{:>999999999}'.format(x)` is a gigabyte
+
+    def is_safe_attribute(self, obj, attr, value):
+        allowed = next((names for kind, names in SAFE_METHODS.items() if isinstance(obj, kind)), None)
+        if allowed is not None and callable(value) and attr not in allowed:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
 
 
-def _number_or_zero(value) -> float:
-    return value if isinstance(value, (int, float, Decimal)) else 0
+def _refuse_longer_than(limit: int, size: int, what: str) -> None:
+    if size > limit:
+        raise SecurityError(f"{what} would be too long")
+
+
+def _refuse_big_power(base, exponent) -> None:
+    if isinstance(exponent, (int, float, Decimal)) and abs(exponent) > 100:
+        raise SecurityError("the exponent is too large")
+    if isinstance(base, int) and isinstance(exponent, int) and base.bit_length() * exponent > MAX_INT_BITS:
+        raise SecurityError("the number would be too large")
+
+
+def _refuse_big_product(left, right) -> None:
+    if isinstance(left, int) and isinstance(right, int):
+        if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise SecurityError("the number would be too large")
+        return
+    for sequence, times in ((left, right), (right, left)):
+        if isinstance(sequence, (str, list, tuple)) and isinstance(times, int) \
+                and _weight(sequence, MAX_SEQUENCE) * times > MAX_SEQUENCE:
+            raise SecurityError("the repeated text or list would be too long")
+
+
+_WIDTHS = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d*)(?:\.(\*|\d*))?")
+
+
+def _refuse_wide_formats(pattern: str) -> None:
+    """'%999999999s' % x is a gigabyte: widths and precisions up to MAX_SEQUENCE only."""
+    for width in (w for match in _WIDTHS.finditer(pattern) for w in match.groups() if w):
+        if width == "*" or int(width) > MAX_SEQUENCE:
+            raise SecurityError("the text would be padded too wide")
+
+
+def _weight(value, enough: int = MAX_HTML_BYTES) -> int:
+    """About how many characters `value` prints as (strings inside lists and dicts counted),
+    counting no further than past `enough`."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, (list, tuple, dict)):
+        return 1
+    total = len(value)
+    for item in (value.items() if isinstance(value, dict) else value):
+        total += _weight(item, enough)
+        if total > enough:
+            break
+    return total
 
 
 _ENVIRONMENTS: dict[str, DocumentSandbox] = {}
@@ -140,7 +246,7 @@ def environment() -> DocumentSandbox:
     """One sandbox per process (filters take the language from the context)."""
     if "env" not in _ENVIRONMENTS:
         env = DocumentSandbox(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        env.filters.update(FILTERS)
+        env.filters = {name: env.filters[name] for name in SAFE_JINJA_FILTERS} | FILTERS
         env.globals.clear()  # no range()/dict()/lipsum()/cycler: templates loop over what the context has
         env.globals["range"] = _bounded_range
         _ENVIRONMENTS["env"] = env
@@ -163,23 +269,37 @@ def check(content: TemplateContent, known: dict) -> None:
     env = environment()
     for part in PARTS:
         source = getattr(content, part) or ""
-        try:
+        with _compiling(part):
             tree = env.parse(source)
             env.compile(source)  # unknown filters and tests are found here, with their line
-        except TemplateSyntaxError as error:
-            raise TemplateProblem(_plain(error.message), part, error.lineno)
         _check_names(tree, known, part)
+
+
+@contextmanager
+def _compiling(part: str):
+    """TemplateProblem for a template Jinja (or Python, compiling what Jinja made of it) cannot read."""
+    try:
+        yield
+    except TemplateSyntaxError as error:
+        raise TemplateProblem(_plain(error.message), part, error.lineno)
+    except (RecursionError, SyntaxError, MemoryError):
+        raise TemplateProblem(_l("too many brackets, operators or blocks inside one another."), part)
 
 
 def _plain(message: str | None) -> str:
     return (message or "").replace("\n", " ")
 
 
+# What Jinja itself defines: loops, our bounded range(), constants and, inside a macro, what it was called with.
+_JINJA_NAMES = ("loop", "range", "true", "false", "none", "True", "False", "None", "caller", "varargs", "kwargs")
+
+
 def _check_names(tree, known: dict, part: str) -> None:
-    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")} | \
+        {n.name for n in tree.find_all(nodes.Macro)}
     for node in tree.find_all(nodes.Name):
         if node.ctx == "load" and node.name not in known and node.name not in assigned \
-                and node.name not in ("loop", "range", "true", "false", "none", "True", "False", "None"):
+                and node.name not in _JINJA_NAMES:
             raise TemplateProblem(_l("unknown placeholder “%(name)s”", name=node.name), part, node.lineno)
     for node in tree.find_all(nodes.Getattr):
         if isinstance(node.node, nodes.Name) and node.node.name in known and node.node.name not in assigned:
@@ -206,10 +326,8 @@ def render(content: TemplateContent, context: dict) -> Rendered:
 def _render_part(content: TemplateContent, part: str, context: dict) -> str:
     source = getattr(content, part) or ""
     env = environment()
-    try:
+    with _compiling(part):
         template = env.from_string(source)
-    except TemplateSyntaxError as error:
-        raise TemplateProblem(_plain(error.message), part, error.lineno)
     chunks, size = [], 0
     try:
         with _deadline(RENDER_SECONDS):
@@ -224,14 +342,20 @@ def _render_part(content: TemplateContent, part: str, context: dict) -> str:
     except _TooSlow:
         raise TemplateProblem(_l("filling the template took longer than %(seconds)d seconds; is there a loop "
                                  "that never ends?", seconds=RENDER_SECONDS), part, _template_line())
+    except _TooBig:
+        raise TemplateProblem(_l("filling the template needed more than %(mb)d MB of memory; does it make a "
+                                 "text longer and longer?", mb=RENDER_MEMORY // 2 ** 20), part, _template_line())
     except SecurityError as error:
         raise TemplateProblem(_l("not allowed in a template (%(reason)s).", reason=_short(error)), part,
                               _template_line())
     except UndefinedError as error:
         raise TemplateProblem(_l("%(reason)s — this record has no such value.", reason=_short(error)), part,
                               _template_line())
+    except RecursionError:
+        raise TemplateProblem(_l("a macro calls itself too many times; does it ever stop?"), part,
+                              _template_line())
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, OverflowError,
-            RecursionError, MemoryError) as error:
+            MemoryError) as error:
         raise TemplateProblem(_short(error), part, _template_line())
     return "".join(chunks)
 
@@ -258,9 +382,18 @@ class _TooSlow(Exception):
     pass
 
 
+class _TooBig(Exception):
+    pass
+
+
+def _peak_memory() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux counts kilobytes
+
+
 class _deadline:
     """Stops the rendering thread at a deadline, wherever it is looping (even a loop that calls
-    nothing and prints nothing), by tracing the template's own frames only.
+    nothing and prints nothing), or once the process has grown by RENDER_MEMORY (a text doubled
+    line after line), by tracing the template's own frames only.
 
     A signal would do it with less overhead, but RQ's job timeout already owns SIGALRM."""
 
@@ -269,6 +402,7 @@ class _deadline:
 
     def __enter__(self):
         self.until = time.monotonic() + self.seconds
+        self.memory_until = _peak_memory() + RENDER_MEMORY
         self.previous = sys.gettrace()
         sys.settrace(self._global)
         return self
@@ -284,6 +418,8 @@ class _deadline:
     def _local(self, frame, event, arg):
         if time.monotonic() > self.until:
             raise _TooSlow()
+        if _peak_memory() > self.memory_until:
+            raise _TooBig()
         return self._local
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
@@ -23,10 +23,11 @@ from saas.crm.fields import ENTITY_LABELS
 from saas.crm.models import RECORD_MODELS, Entity
 from saas.blobs import blob_store
 from saas.errors import Conflict, Invalid, ServiceError
+from storage.backends import content_disposition
 from tenants.db import db
 
-from . import services
-from .models import Document, DocumentStatus, Version
+from . import doc_templates, generation, services
+from .models import Document, DocumentStatus, Generation, Version
 
 bp = Blueprint("documents", __name__)
 
@@ -134,18 +135,140 @@ def _titles(entity: str, ids) -> dict[int, str]:
     return {record.id: crm.title_of(entity, record) for record in rows}
 
 
+def card_templates(entity: str) -> list:
+    """The templates a card of this kind can be generated from (none for records without documents)."""
+    return doc_templates.all_templates(applies_to=entity) if entity in PLURAL_OF else []
+
+
 @bp.app_context_processor
 def _card_helpers() -> dict:
     return {"card_documents": card_rows, "storage_notice": storage_notice, "deleted_documents": deleted_documents,
-            "bin_versions": deleted_versions, "document_plurals": PLURAL_OF}
+            "bin_versions": deleted_versions, "document_plurals": PLURAL_OF, "card_templates": card_templates}
 
 
 @bp.get(f"{CARD}/documents")
 @staff_page
 def card_list(plural: str, record_id: int):
-    """The list part of a card's documents area, for documents.js to refresh after uploads."""
-    return render_template("documents/_list.html", rows=card_rows(PLURALS[plural], record_id),
-                           entity=PLURALS[plural])
+    """The list part of a card's documents area, for documents.js to refresh after uploads and
+    while documents are being generated."""
+    rows = card_rows(PLURALS[plural], record_id)
+    if any(row.document.generation == Generation.GENERATING for row in rows):
+        generation.sweep(locale=_locale())  # a worker that died must not leave it generating forever
+        db.session.commit()
+    return render_template("documents/_list.html", rows=rows, entity=PLURALS[plural])
+
+
+# --- generating from templates -------------------------------------------------------------
+
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+@bp.post(f"{CARD}/generate")
+@staff_page
+def generate(plural: str, record_id: int):
+    """Start a document from a template: it appears on the card at once, generating."""
+    try:
+        document = generation.start(g.tenant, request.form.get("template_id"), PLURALS[plural], record_id,
+                                    current_membership(), locale=_locale())
+    except ServiceError as error:
+        db.session.rollback()
+        if _wants_json():
+            return _refusal(error)
+        flash(str(error.message), "error")
+        return redirect(card_url(PLURALS[plural], record_id) + "#documents")
+    db.session.commit()
+    if _wants_json():
+        return jsonify(id=document.id, url=f"/documents/{document.id}", status=document.generation), 202
+    flash(_("“%(title)s” is being made; it will be ready on the card in a moment.", title=document.title), "success")
+    return redirect(card_url(PLURALS[plural], record_id) + "#documents")
+
+
+@bp.post("/documents/<int:document_id>/retry")
+@staff_page
+def retry(document_id: int):
+    try:
+        document = generation.retry(g.tenant, document_id, current_membership(), locale=_locale())
+    except (Invalid, services.QuotaRefused) as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for(".card", document_id=document_id))
+    db.session.commit()
+    flash(_("“%(title)s” is being made again.", title=document.title), "success")
+    return redirect(request.form.get("back") or url_for(".card", document_id=document_id))
+
+
+@bp.post("/<any(deals, companies, contacts):plural>/generate")
+@staff_page
+def generate_batch(plural: str):
+    """One template for the records selected in a list: the batch's progress page follows."""
+    try:
+        batch_id, started, skipped = generation.start_batch(
+            g.tenant, request.form.get("template_id"), request.form.getlist("record_ids"), current_membership(),
+            locale=_locale())
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(f"/{plural}")
+    db.session.commit()
+    for record_id, reason in skipped.items():
+        flash(_("#%(id)d: %(reason)s", id=record_id, reason=reason), "error")
+    if not started:
+        return redirect(f"/{plural}")
+    return redirect(url_for(".batch", batch_id=batch_id))
+
+
+@bp.get("/documents/batches/<batch_id>")
+@staff_page
+def batch(batch_id: str):
+    documents = generation.batch(batch_id, current_membership())
+    counts = {state: sum(d.generation == state for d in documents) for state in
+              (Generation.GENERATING, Generation.READY, Generation.FAILED)}
+    if counts[Generation.GENERATING]:
+        generation.sweep(locale=_locale())
+        db.session.commit()
+    titles = {entity: _titles(entity, {d.record_id for d in documents if d.entity == entity}) for entity in PLURAL_OF}
+    return render_template("documents/batch.html", documents=documents, counts=counts, total=len(documents),
+                           titles=titles, card_url=card_url)
+
+
+def _exported(document_id: int, kind: str):
+    """A generated document as an editable HTML page or DOCX, made from the HTML its PDF came from."""
+    from .exports import docx_bytes, standalone_html
+    from .pdf import company_image
+
+    document = services.get(document_id, current_membership())
+    version = services.version_of(document, _version_arg())
+    if not version.source_html:
+        flash(_("Only documents made from a template can be had as HTML or DOCX."), "error")
+        return redirect(url_for(".card", document_id=document_id))
+    stem = version.filename.rsplit(".", 1)[0]
+    if kind == "html":
+        body, mimetype = standalone_html(version.source_html, company_image).encode(), "text/html"
+    else:
+        body = docx_bytes(version.source_html, company_image)
+        mimetype = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    response = current_app.response_class(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = content_disposition(f"{stem}.{kind}", inline=False)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    return response
+
+
+@bp.get("/documents/<int:document_id>/download.html")
+@staff_page
+def download_html(document_id: int):
+    return _exported(document_id, "html")
+
+
+@bp.get("/documents/<int:document_id>/download.docx")
+@staff_page
+def download_docx(document_id: int):
+    return _exported(document_id, "docx")
 
 
 # --- the document card ---------------------------------------------------------------------
@@ -168,7 +291,14 @@ def _document_page(document: Document, errors: dict | None = None, values: dict 
         type_choices=[(t.id, t.name) for t in services.document_types()], staff=crm.staff(),
         people=crm.staff_names(), parent_choices=[(d.id, d.title) for d in siblings], children=_children(document),
         parent=_live(document.parent_id), statuses=STATUS_LABELS,
-        inline=services.is_inline(document.current.content_type)), status
+        inline=document.current is not None and services.is_inline(document.current.content_type),
+        template=_template_of(document)), status
+
+
+def _template_of(document: Document):
+    from .models import DocumentTemplate
+
+    return db.session.get(DocumentTemplate, document.template_id) if document.template_id else None
 
 
 def _live(document_id: int | None) -> Document | None:

@@ -121,7 +121,17 @@
     });
   }
 
+  // A list's "select all on this page" box for making documents for many records at once.
+  function setupSelectAll(box) {
+    box.addEventListener("change", function () {
+      document.querySelectorAll("input[name=record_ids][form=generate-batch]").forEach(function (row) {
+        row.checked = box.checked;
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-select-all]").forEach(setupSelectAll);
     document.querySelectorAll("[data-board]").forEach(setupBoard);
     document.querySelectorAll("[data-convert]").forEach(setupConversion);
   });

@@ -125,4 +125,62 @@
   }
 
   document.querySelectorAll("[data-documents-upload]").forEach(setup);
+
+  /* Generating from a template: the document appears on the card at once ("Generating…") and the
+     list is read again every 1.5 s while any document on it is still being made. */
+  var list = document.querySelector("[data-documents-list]");
+
+  function refreshCardList() {
+    if (!list || !list.dataset.listUrl) return Promise.resolve();
+    return fetch(list.dataset.listUrl, {credentials: "same-origin"}).then(function (response) {
+      return response.ok ? response.text() : Promise.reject(response.status);
+    }).then(function (html) {
+      list.innerHTML = html;
+    });
+  }
+
+  var watching = false;
+  function watchGenerating() {
+    if (watching || !list || !list.querySelector("[data-generating]")) return;
+    watching = true;
+    setTimeout(function () {
+      refreshCardList().catch(function () { /* try again on the next tick */ }).then(function () {
+        watching = false;
+        watchGenerating();
+      });
+    }, 1500);
+  }
+
+  document.querySelectorAll("[data-documents-generate]").forEach(function (form) {
+    var status = form.querySelector("[data-documents-generate-status]");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      status.className = "doc-generate-status";
+      status.textContent = "";
+      fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin",
+                          headers: {"Accept": "application/json"}}).then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (answer) {
+          if (response.status !== 202) {
+            status.className = "doc-generate-status is-refused";
+            status.textContent = answer.message || form.dataset.msgFailed;
+            if (answer.error === "quota_exceeded" && answer.plan_url) {
+              var plan = document.createElement("a");
+              plan.href = answer.plan_url;
+              plan.textContent = form.dataset.msgPlan;
+              status.append(" ", plan);
+            }
+            return;
+          }
+          return refreshCardList().then(watchGenerating);
+        });
+      }).catch(function () {
+        status.className = "doc-generate-status is-refused";
+        status.textContent = form.dataset.msgFailed;
+      }).then(function () { button.disabled = false; });
+    });
+  });
+
+  watchGenerating();
 })();
