@@ -336,12 +336,19 @@ def documents_sweep():
 @with_appcontext
 def worker(burst):
     """Run one RQ worker for the DealDocs queue."""
+    import gc
+
+    from saas.blobs import blob_store
     from saas.documents.maintenance import sweep_all_generation
     from saas.documents.pdf import warm_up
     from saas.jobs import make_worker
 
     warm_up()  # WeasyPrint and its fonts loaded once here, inherited by every forked job
+    blob_store()  # the S3 client too (140 ms to make; no connection is open yet, so it forks safely)
     sweep_all_generation(echo=click.echo)  # what a worker that died left generating
+    # What is loaded now is never collected: a forked job neither scans it nor copies its pages.
+    gc.collect()
+    gc.freeze()
     make_worker(current_app._get_current_object()).work(burst=burst, with_scheduler=True)
 
 

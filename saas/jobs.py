@@ -49,13 +49,19 @@ def enqueue_after_commit(func, *args, timeout: int = DEFAULT_TIMEOUT, retries: i
         retry=Retry(max=retries, interval=[5, 30, 120][:retries]) if retries else None,
         meta={"tenant_id": tenant.id if tenant else None},
     )
-    db.session.info.setdefault(_PENDING, []).append(call)
+    db.session.info.setdefault(_PENDING, []).append(
+        {**call, "savepoint": db.session().get_nested_transaction()})
 
 
 @event.listens_for(db.session, "after_commit")
 def _send_pending_jobs(session):
+    # SQLAlchemy fires after_commit when a savepoint is released too: the rows are not visible
+    # to a worker until the outermost transaction commits.
+    if session.in_nested_transaction():
+        return
     calls = session.info.pop(_PENDING, [])
     for call in calls:
+        call = {name: value for name, value in call.items() if name != "savepoint"}
         try:
             queue().enqueue(**call)
         except RedisError:
@@ -63,9 +69,16 @@ def _send_pending_jobs(session):
             current_app.logger.exception("could not enqueue %s", call["f"].__name__)
 
 
-@event.listens_for(db.session, "after_rollback")
-def _drop_pending_jobs(session):
-    session.info.pop(_PENDING, None)
+@event.listens_for(db.session, "after_soft_rollback")
+def _drop_pending_jobs(session, previous_transaction):
+    """Jobs queued inside a savepoint that rolled back go with it; the others wait for the commit."""
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+    if previous_transaction.nested:
+        session.info[_PENDING] = [call for call in pending if call["savepoint"] is not previous_transaction]
+    elif previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def _load_tenant(tenant_id: int | None) -> TenantRef | None:

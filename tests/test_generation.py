@@ -568,3 +568,38 @@ def test_a_document_is_made_from_the_version_it_was_started_with_and_a_retry_fro
     made = document(app, company, broken)
     assert (made.generation, made.template_version, made.number) == (Generation.READY, 4, f"CT-{YEAR}-0002")
     assert "FOURTH Boiler delivery" in pdf_text(pdf_of(app, company, broken))
+
+
+def test_a_batch_sends_its_jobs_only_when_it_commits(app, make_tenant, run_jobs):
+    """Each document of a batch is started in a savepoint; releasing one must not send its job
+    before the batch's rows are visible to a worker."""
+    from saas.jobs import queue
+
+    company = make_tenant()
+    deal_ids = [make_deal(app, company, title=f"Deal {n}") for n in range(3)]
+    template_id = make_template(app, company)
+    run_jobs()
+    with app.app_context():
+        before = queue().count
+    with acting_as(app, company) as owner:
+        _batch, started, skipped = generation.start_batch(lookup_tenant(tenant_id=company.id), template_id,
+                                                          deal_ids, owner, locale="en")
+        assert (len(started), skipped) == (3, {})
+        started = [d.id for d in started]
+        assert queue().count == before  # not yet: the savepoints were released, the batch not committed
+    with app.app_context():
+        assert queue().count == before + 3
+    run_jobs()
+    assert all(document(app, company, d).generation == Generation.READY for d in started)
+
+
+def test_the_ready_contract_is_made_for_a_company_without_a_logo(app, make_tenant, run_jobs):
+    company = make_tenant()
+    deal_id = make_deal(app, company)
+    with acting_as(app, company):
+        contract = next(t.id for t in doc_templates.all_templates("deal") if t.name == "Contract")
+    document_id = generate(app, company, contract, deal_id)
+    run_jobs()
+    made = document(app, company, document_id)
+    assert made.generation == Generation.READY, made.generation_error
+    assert "Northwind LLC" in pdf_text(pdf_of(app, company, document_id))

@@ -200,20 +200,27 @@ def _claim(document_id: int, job_id: str) -> bool:
 
 
 def _fill_with_number(tenant: TenantRef, document_id: int) -> str:
-    """The HTML page, with the document's number: taken now (and committed with the document) if it
-    has none, but only once the template has been filled without error — a broken template
-    consumes no number."""
-    document = db.session.get(Document, document_id, populate_existing=True)
+    """The HTML page, with the document's number: taken now, if it has none, in the transaction
+    that writes it on the document. A template that fails raises before the commit, so the roll
+    back gives the number back: a broken template consumes none (the counter's row stays locked
+    only for the filling, a few milliseconds)."""
+    document = db.session.get(Document, document_id, with_for_update=True, populate_existing=True)
     template, record = _source(document)
-    fill = _filler(tenant, document, template, record)
-    if document.number:
-        return fill(document.number)
-    fill("")  # raises TemplateProblem before any number is given
-    locked = db.session.get(Document, document_id, with_for_update=True, populate_existing=True)
-    if not locked.number:
-        locked.number = numbering.take(template.document_type, date.today())
+    if not document.number:
+        document.number = numbering.take(template.document_type, date.today())
+    html = doc_templates.fill(tenant, template, record, user_id=document.created_by, number=document.number,
+                              title=document.title, image_url=_stored_images())
     db.session.commit()
-    return fill(locked.number)
+    return html
+
+
+def _stored_images():
+    """`dealdocs:logo` and the like for the images we have, "" for the others (a template prints
+    an image only when there is one)."""
+    from saas.settings.requisites import image_names
+
+    have = image_names()
+    return lambda name: f"dealdocs:{name}" if name in have else ""
 
 
 def _source(document: Document) -> tuple[TemplateVersion, object]:
@@ -225,13 +232,6 @@ def _source(document: Document) -> tuple[TemplateVersion, object]:
     if record is None or record.deleted_at is not None:
         raise GenerationFailed(_l("The card it was for has been deleted."))
     return template, record
-
-
-def _filler(tenant: TenantRef, document: Document, template: TemplateVersion, record):
-    def fill(number: str) -> str:
-        return doc_templates.fill(tenant, template, record, user_id=document.created_by, number=number,
-                                  title=document.title, image_url=lambda name: f"dealdocs:{name}")
-    return fill
 
 
 def _store(tenant: TenantRef, document_id: int, job_id: str, made: bytes, html: str) -> None:
