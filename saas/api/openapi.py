@@ -25,6 +25,8 @@ TAGS = {  # in the order the docs page shows them
     "Leads": "Leads, their stage bar and their conversion", "Pipelines": "Deal pipelines and the lead stage bar",
     "Custom fields": "Fields the company added to leads, contacts, companies and deals",
     "Documents": "Files on deal, company and contact cards: their cards, versions, bytes and the storage quota",
+    "Templates": "Document templates (HTML with placeholders), their versions and previews; documents made from them, "
+                 "one or many at once",
     "Billing": "The company's plan, seats, storage limit and payment status; switching plans",
 }
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -66,8 +68,11 @@ def spec() -> dict:
 
 
 def _path_parameters(rule) -> list[dict]:
-    """Every <…> of a rule is a required path parameter (our rules only take integer ids)."""
-    return [{"in": "path", "name": name, "required": True, "schema": {"type": "integer"}}
+    """Every <…> of a rule is a required path parameter: an integer id, unless its converter says otherwise."""
+    from werkzeug.routing import IntegerConverter
+
+    return [{"in": "path", "name": name, "required": True,
+             "schema": {"type": "integer" if isinstance(rule._converters.get(name), IntegerConverter) else "string"}}
             for name in sorted(rule.arguments)]
 
 

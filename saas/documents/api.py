@@ -26,14 +26,13 @@ from tenants.db import db
 from . import doc_templates, generation, services, templating
 from . import schemas as s
 from .models import Document, DocumentType, Generation, Version
-from .template_views import PREVIEW_POLICY
+from .exports import PAGE_POLICY as PREVIEW_POLICY
 
 bp = Blueprint("documents_api", __name__, url_prefix="/api/v1")
 register_error_handlers(bp)
 
 CARDS = {"deals": Entity.DEAL, "companies": Entity.COMPANY, "contacts": Entity.CONTACT}
 TAG = "Documents"
-EXPORTS = {"html": "text/html", "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 TOO_MUCH = "Past the plan's storage limit (or file_too_large: past the per-file limit)"
 
 
@@ -309,19 +308,11 @@ def _stream(version: Version, *, inline: bool) -> Response:
 
 def _exported(version: Version, kind: str) -> Response:
     """A generated version as an editable page or Word file, made from the HTML its PDF came from."""
-    from .exports import docx_bytes, standalone_html
-    from .pdf import company_image
+    from .exports import exported_response
 
     if not version.source_html:
         raise Invalid(_l("Only documents made from a template can be had as HTML or DOCX."), field="format")
-    body = standalone_html(version.source_html, company_image).encode() if kind == "html" \
-        else docx_bytes(version.source_html, company_image)
-    response = Response(body, mimetype=EXPORTS[kind])
-    response.headers["Content-Disposition"] = content_disposition(f"{version.filename.rsplit('.', 1)[0]}.{kind}",
-                                                                  inline=False)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = PREVIEW_POLICY  # opened anyway: it loads and runs nothing
-    return response
+    return exported_response(version, kind)
 
 
 # --- usage ---------------------------------------------------------------------------------
@@ -552,8 +543,6 @@ def read_batch(batch_id: str):
       tags: [Documents]
       summary: How far a batch is (generating, ready, failed) and its documents you may see
       security: [{bearer: []}]
-      parameters:
-        - {in: path, name: batch_id, required: true, schema: {type: string, format: uuid}}
       responses:
         200: {description: "The batch", content: {application/json: {schema: BatchOut}}}
         401: {description: "Missing, invalid or revoked token", content: {application/json: {schema: ErrorOut}}}

@@ -914,3 +914,26 @@ def _add_field(paragraph, instruction: str) -> None:
     run.append(text)
     field.append(run)
     paragraph._p.append(field)
+
+
+MIMETYPES = {"html": "text/html", "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+# What a page made from a tenant's template may load when opened: its own styles and inline images.
+PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def exported_response(version, kind: str):
+    """A generated version (one with source_html) as a download of `kind` ("html" or "docx")."""
+    from flask import current_app
+
+    from storage.backends import content_disposition
+
+    from .pdf import company_image
+
+    body = standalone_html(version.source_html, company_image).encode() if kind == "html" \
+        else docx_bytes(version.source_html, company_image)
+    response = current_app.response_class(body, mimetype=MIMETYPES[kind])
+    response.headers["Content-Disposition"] = content_disposition(f"{version.filename.rsplit('.', 1)[0]}.{kind}",
+                                                                  inline=False)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = PAGE_POLICY  # opened anyway: it loads and runs nothing
+    return response

@@ -18,6 +18,7 @@ from saas.web.views import service_errors_as_pages
 from tenants.db import db
 
 from . import context, doc_templates, numbering, templating
+from .exports import PAGE_POLICY
 from .models import DocumentTemplate, TemplateContent
 
 bp = Blueprint("templates", __name__)
@@ -29,7 +30,7 @@ RECORD_CHOICES = 50  # most recently updated records offered to preview a templa
 EARLIER_VERSIONS = 10
 # The preview is the company's own HTML: shown only inside a sandboxed frame, and it may load
 # nothing (images come inline as data: URIs, as the PDF's do).
-PREVIEW_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+PREVIEW_POLICY = PAGE_POLICY
 
 
 def _attempt(change):

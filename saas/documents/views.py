@@ -23,7 +23,6 @@ from saas.crm.fields import ENTITY_LABELS
 from saas.crm.models import RECORD_MODELS, Entity
 from saas.blobs import blob_store
 from saas.errors import Conflict, Invalid, ServiceError
-from storage.backends import content_disposition
 from tenants.db import db
 
 from . import doc_templates, generation, services
@@ -238,25 +237,14 @@ def batch(batch_id: str):
 
 def _exported(document_id: int, kind: str):
     """A generated document as an editable HTML page or DOCX, made from the HTML its PDF came from."""
-    from .exports import docx_bytes, standalone_html
-    from .pdf import company_image
+    from .exports import exported_response
 
     document = services.get(document_id, current_membership())
     version = services.version_of(document, _version_arg())
     if not version.source_html:
         flash(_("Only documents made from a template can be had as HTML or DOCX."), "error")
         return redirect(url_for(".card", document_id=document_id))
-    stem = version.filename.rsplit(".", 1)[0]
-    if kind == "html":
-        body, mimetype = standalone_html(version.source_html, company_image).encode(), "text/html"
-    else:
-        body = docx_bytes(version.source_html, company_image)
-        mimetype = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    response = current_app.response_class(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = content_disposition(f"{stem}.{kind}", inline=False)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-    return response
+    return exported_response(version, kind)
 
 
 @bp.get("/documents/<int:document_id>/download.html")
