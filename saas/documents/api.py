@@ -11,7 +11,7 @@ streams from there.
 import os
 
 from flask import Blueprint, Response, g, jsonify, redirect, request, url_for
-from flask_babel import get_locale, lazy_gettext as _l
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from saas.api.views import json_body, register_error_handlers, token_required
@@ -25,7 +25,7 @@ from tenants.db import db
 
 from . import doc_templates, generation, services, templating
 from . import schemas as s
-from .models import Document, DocumentType, Generation, Version
+from .models import Document, DocumentType, Version
 from .exports import PAGE_POLICY as PREVIEW_POLICY
 
 bp = Blueprint("documents_api", __name__, url_prefix="/api/v1")
@@ -64,21 +64,13 @@ def _dump(document) -> dict:
     return s.DocumentOut().dump(document)
 
 
-def _locale() -> str:
-    """The language a failed generation's reason is written in: the caller's."""
-    return str(get_locale() or "en")
-
-
 def _generating(document: Document):
     """202 with the document (generating; committed, so its job is sent) and where to poll for it."""
     return _saved(_dump(document), 202, {"Location": url_for(".read_document", document_id=document.id)})
 
 
 def _rescue_stuck(documents: list[Document]) -> None:
-    """While a client polls documents being generated, requeue (or fail) those a dead worker left behind."""
-    if any(document.generation == Generation.GENERATING for document in documents):
-        generation.sweep(locale=_locale())
-        db.session.commit()
+    generation.rescue_stuck(g.tenant, documents, generation.requester_locale())
 
 
 # --- uploads -------------------------------------------------------------------------------
@@ -116,7 +108,7 @@ def _generate_view(entity: str):
     @json_body(s.GenerateIn)
     def view(data, record_id: int):
         return _generating(generation.start(g.tenant, data["template_id"], entity, record_id, g.api_membership,
-                                                locale=_locale()))
+                                                locale=generation.requester_locale()))
     return view
 
 
@@ -529,7 +521,7 @@ def generate_batch(data, template_id: int):
         422: {description: "No records, or too many (at most 500)", content: {application/json: {schema: ErrorOut}}}
     """
     batch_id, started, skipped = generation.start_batch(g.tenant, template_id, data["record_ids"], g.api_membership,
-                                                        locale=_locale())
+                                                        locale=generation.requester_locale())
     body = s.BatchStartedOut().dump({"batch_id": batch_id, "documents": started, "skipped": skipped})
     return _saved(body, 202, {"Location": url_for(".read_batch", batch_id=batch_id)})
 
@@ -550,9 +542,8 @@ def read_batch(batch_id: str):
     """
     documents = generation.batch(batch_id, g.api_membership)
     _rescue_stuck(documents)
-    counts = {state: sum(document.generation == state for document in documents)
-              for state in (Generation.GENERATING, Generation.READY, Generation.FAILED)}
-    return s.BatchOut().dump({"batch_id": batch_id, "total": len(documents), **counts, "documents": documents})
+    return s.BatchOut().dump({"batch_id": batch_id, "total": len(documents), **generation.counts(documents),
+                              "documents": documents})
 
 
 @bp.post("/documents/<int:document_id>/retry")
@@ -572,7 +563,7 @@ def retry_document(document_id: int):
         413: {description: "The plan's storage is full", content: {application/json: {schema: QuotaErrorOut}}}
         422: {description: "It has not failed, or its template has been deleted", content: {application/json: {schema: ErrorOut}}}
     """
-    return _generating(generation.retry(g.tenant, document_id, g.api_membership, locale=_locale()))
+    return _generating(generation.retry(g.tenant, document_id, g.api_membership, locale=generation.requester_locale()))
 
 
 # --- the documents of each kind of card ----------------------------------------------------

@@ -27,6 +27,7 @@ import tinycss2
 import tinyhtml5
 from docx import Document
 from docx.document import Document as DocxDocument, _Body
+from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.image.exceptions import InvalidImageStreamError, UnexpectedEndOfFileError, UnrecognizedImageError
 from docx.image.image import Image as DocxImage
@@ -51,7 +52,7 @@ MAX_DATA_URI_BYTES = 5 * 1024 * 1024  # one decoded data: image
 MAX_COMPANY_IMAGE_USES = 20  # each use of a ≤1 MB logo copies it into the export
 MAX_DEPTH = 128  # elements inside elements; real documents stay under 30
 MAX_COLUMNS = 63  # Word's limit; cells past it are left out
-MAX_TABLE_NESTING = 8  # htmldocx converts each cell's HTML again for every table around it
+MAX_TABLE_NESTING = 5  # htmldocx converts each cell's HTML again for every table around it
 
 COMPANY_SCHEME = "dealdocs:"
 SVG = "http://www.w3.org/2000/svg"
@@ -829,6 +830,16 @@ class _AppendingBody(_Body):
     def __init__(self, body_element, parent):
         super().__init__(body_element, parent)
         self._end = body_element[-1]  # the body's w:sectPr, always last
+        self._style_ids: dict[str, str | None] = {}
+
+    def add_paragraph(self, text: str = "", style=None):
+        # python-docx looks the style up among all the document's styles for each paragraph.
+        paragraph = super().add_paragraph(text)
+        if style is not None:
+            if style not in self._style_ids:
+                self._style_ids[style] = self.part.get_style_id(style, WD_STYLE_TYPE.PARAGRAPH)
+            paragraph._p.style = self._style_ids[style]
+        return paragraph
 
     def _add_paragraph(self):
         paragraph = OxmlElement("w:p")

@@ -131,6 +131,7 @@ def retry(tenant: TenantRef, document_id: int, actor: Membership, *, locale: str
     refuse_when_storage_full(tenant)
     locked.generation, locked.generation_error, locked.generation_claim = Generation.GENERATING, None, None
     locked.template_version, locked.generation_attempts = template.version, 0
+    locked.generation_claimed_at = utcnow()  # just queued: the sweeper gives its job time to run
     _queue(locked, locale)
     return locked
 
@@ -246,7 +247,7 @@ def _store(tenant: TenantRef, document_id: int, job_id: str, made: bytes, html: 
         locked = db.session.get(Document, document_id, with_for_update=True, populate_existing=True)
         if locked.generation != Generation.GENERATING or locked.generation_claim != job_id:
             raise _Lost()
-        version.number = 1
+        version.number = max((v.number for v in locked.versions), default=0) + 1
         locked.versions.append(version)
         locked.sha256 = version.sha256
         locked.generation, locked.generation_error, locked.generation_claim = Generation.READY, None, None
@@ -295,7 +296,7 @@ def sweep(locale: str = "en") -> dict:
                                     .with_for_update(skip_locked=True)))
     requeued = failed = 0
     for document in stuck:
-        if document.generation_claim is not None and document.generation_attempts >= MAX_ATTEMPTS:
+        if document.generation_attempts >= MAX_ATTEMPTS:
             with force_locale(locale):
                 document.generation_error = str(_l(
                     "The worker stopped while making this document, %(n)d times. Try again; if it stops again, "
@@ -304,9 +305,41 @@ def sweep(locale: str = "en") -> dict:
             document.generation, document.generation_claim = Generation.FAILED, None
             failed += 1
         else:
-            # Marked as just queued: the next sweep gives the new job time to run.
+            # Marked as just queued: the next sweep gives the new job time to run. A job lost
+            # before it claimed counts as a try too, so a document cannot be queued forever.
+            if document.generation_claim is None:
+                document.generation_attempts += 1
             document.generation_claim, document.generation_claimed_at = None, now
             _queue(document, locale)
             requeued += 1
     db.session.flush()
     return {"requeued": requeued, "failed": failed}
+
+
+RESCUE_EVERY = 30  # seconds: pages and clients poll often; one sweep per company in that time is enough
+
+
+def rescue_stuck(tenant: TenantRef, documents: list[Document], locale: str) -> None:
+    """While someone watches documents being generated, requeue (or fail) those a dead worker left
+    behind (committed) — at most once per RESCUE_EVERY seconds per company."""
+    from saas.jobs import redis_connection
+
+    if not any(document.generation == Generation.GENERATING for document in documents):
+        return
+    if not redis_connection().set(f"dealdocs:rescue:{tenant.id}", 1, nx=True, ex=RESCUE_EVERY):
+        return
+    sweep(locale=locale)
+    db.session.commit()
+
+
+def counts(documents: list[Document]) -> dict[str, int]:
+    """How many documents are generating, ready and failed."""
+    return {state: sum(document.generation == state for document in documents)
+            for state in (Generation.GENERATING, Generation.READY, Generation.FAILED)}
+
+
+def requester_locale() -> str:
+    """The language a failed generation's reason is written in: that of whoever asked for it."""
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en")

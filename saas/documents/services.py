@@ -390,7 +390,9 @@ def add_version(tenant: TenantRef, document_id: int, stream: BinaryIO, *, filena
     version, reservation = write_blob(tenant, stream, size, filename, actor.user_id)
 
     def keep():
-        locked = db.session.get(Document, document.id, with_for_update=True)
+        locked = db.session.get(Document, document.id, with_for_update=True, populate_existing=True)
+        if locked.generation == Generation.GENERATING:  # started meanwhile: its job will add the version
+            raise Conflict(_l("This document is still being made; add a version once it is ready."))
         version.number = max((v.number for v in locked.versions), default=0) + 1
         locked.versions.append(version)
         locked.sha256 = version.sha256

@@ -445,6 +445,11 @@ PAGE_CSS = """
 .dd-footer { position: running(dd-footer); }
 .page-number::after { content: counter(page); }
 .page-count::after { content: counter(pages); }
+/* The editor's live preview is a screen, where running elements and page counters do not exist:
+   the footer goes below the body there, and the page shows as 1 of 1. */
+@media screen { body { display: flex; flex-direction: column; }
+  .dd-footer { order: 1; border-top: 1px dashed #bbb; margin-top: 1em; }
+  .page-number::after, .page-count::after { content: "1"; } }
 html { font-family: "DejaVu Sans", "Loma", sans-serif; font-size: 10pt; line-height: 1.35; }
 table { border-collapse: collapse; }
 """

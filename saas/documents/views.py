@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_babel import get_locale, gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
@@ -26,7 +26,7 @@ from saas.errors import Conflict, Invalid, ServiceError
 from tenants.db import db
 
 from . import doc_templates, generation, services
-from .models import Document, DocumentStatus, Generation, Version
+from .models import Document, DocumentStatus, Version
 
 bp = Blueprint("documents", __name__)
 
@@ -151,16 +151,12 @@ def card_list(plural: str, record_id: int):
     """The list part of a card's documents area, for documents.js to refresh after uploads and
     while documents are being generated."""
     rows = card_rows(PLURALS[plural], record_id)
-    if any(row.document.generation == Generation.GENERATING for row in rows):
-        generation.sweep(locale=_locale())  # a worker that died must not leave it generating forever
-        db.session.commit()
+    generation.rescue_stuck(g.tenant, [row.document for row in rows], generation.requester_locale())
     return render_template("documents/_list.html", rows=rows, entity=PLURALS[plural])
 
 
 # --- generating from templates -------------------------------------------------------------
 
-def _locale() -> str:
-    return str(get_locale() or "en")
 
 
 def _wants_json() -> bool:
@@ -173,7 +169,7 @@ def generate(plural: str, record_id: int):
     """Start a document from a template: it appears on the card at once, generating."""
     try:
         document = generation.start(g.tenant, request.form.get("template_id"), PLURALS[plural], record_id,
-                                    current_membership(), locale=_locale())
+                                    current_membership(), locale=generation.requester_locale())
     except ServiceError as error:
         db.session.rollback()
         if _wants_json():
@@ -191,14 +187,14 @@ def generate(plural: str, record_id: int):
 @staff_page
 def retry(document_id: int):
     try:
-        document = generation.retry(g.tenant, document_id, current_membership(), locale=_locale())
+        document = generation.retry(g.tenant, document_id, current_membership(), locale=generation.requester_locale())
     except (Invalid, services.QuotaRefused) as error:
         db.session.rollback()
         flash(str(error.message), "error")
         return redirect(url_for(".card", document_id=document_id))
     db.session.commit()
     flash(_("“%(title)s” is being made again.", title=document.title), "success")
-    return redirect(request.form.get("back") or url_for(".card", document_id=document_id))
+    return redirect(url_for(".card", document_id=document_id))
 
 
 @bp.post("/<any(deals, companies, contacts):plural>/generate")
@@ -208,7 +204,7 @@ def generate_batch(plural: str):
     try:
         batch_id, started, skipped = generation.start_batch(
             g.tenant, request.form.get("template_id"), request.form.getlist("record_ids"), current_membership(),
-            locale=_locale())
+            locale=generation.requester_locale())
     except ServiceError as error:
         db.session.rollback()
         flash(str(error.message), "error")
@@ -225,11 +221,8 @@ def generate_batch(plural: str):
 @staff_page
 def batch(batch_id: str):
     documents = generation.batch(batch_id, current_membership())
-    counts = {state: sum(d.generation == state for d in documents) for state in
-              (Generation.GENERATING, Generation.READY, Generation.FAILED)}
-    if counts[Generation.GENERATING]:
-        generation.sweep(locale=_locale())
-        db.session.commit()
+    generation.rescue_stuck(g.tenant, documents, generation.requester_locale())
+    counts = generation.counts(documents)
     titles = {entity: _titles(entity, {d.record_id for d in documents if d.entity == entity}) for entity in PLURAL_OF}
     return render_template("documents/batch.html", documents=documents, counts=counts, total=len(documents),
                            titles=titles, card_url=card_url)
