@@ -284,3 +284,12 @@ def test_each_company_gets_only_its_own_images():
     assert base64.b64encode(a_logo).decode() in a_export and base64.b64encode(b_logo).decode() not in a_export
     media = [content for name, content in parts_of(b_export).items() if name.startswith("word/media/")]
     assert media == [b_logo]
+
+
+def test_css_nested_too_deep_to_check_is_dropped():
+    page = f'<p style="color: red; {"(" * 5000}">x</p><style>{"{" * 5000}</style><p>y</p>'
+    html = standalone_html(page, company_images({}))
+    document = docx.Document(io.BytesIO(docx_bytes(page, company_images({}))))
+
+    assert "(((" not in html and "{{{" not in html and "<p>y</p>" in html
+    assert [paragraph.text for paragraph in document.paragraphs] == ["x", "y"]

@@ -4,7 +4,7 @@ language switch, then the browser).
 
 Updating the catalogs (from the repository root):
 
-    pybabel extract -F babel.cfg -k _l -k lazy_gettext --project DealDocs --no-wrap \
+    pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 --project DealDocs --no-wrap \
         -o saas/translations/messages.pot .
     pybabel update --no-wrap -i saas/translations/messages.pot -d saas/translations
     # translate the new/changed entries in saas/translations/ru/LC_MESSAGES/messages.po
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MAPPING = ROOT / "babel.cfg"
 TRANSLATIONS = ROOT / "saas" / "translations"
 TRANSLATED_LOCALES = ["ru"]  # every LANGUAGES entry except the source language (English)
-# The same keywords as the documented command: pybabel extract -k _l -k lazy_gettext
-KEYWORDS = {**DEFAULT_KEYWORDS, **frontend.parse_keywords(["_l", "lazy_gettext"])}
+# The same keywords as the documented command: pybabel extract -k _l -k lazy_gettext -k lazy_pgettext:1c,2
+KEYWORDS = {**DEFAULT_KEYWORDS, **frontend.parse_keywords(["_l", "lazy_gettext", "lazy_pgettext:1c,2"])}
 
 
 # --- helpers -------------------------------------------------------------------------------

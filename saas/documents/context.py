@@ -29,7 +29,7 @@ class PersonSchema(Schema):
 
 class CompanySchema(Schema):
     id = fields.Integer(metadata=_label(_l("Number in the CRM")))
-    name = fields.String(metadata=_label(_l("Name")))
+    name = fields.String(metadata=_label(_l("Company name")))
     tin = fields.String(metadata=_label(_l("TIN")))
     address = fields.String(metadata=_label(_l("Address")))
     phone = fields.Function(lambda c: (c.phones or [""])[0], metadata=_label(_l("First phone")))
@@ -64,7 +64,7 @@ class DealSchema(Schema):
 
 class ItemSchema(Schema):
     position = fields.Integer(metadata=_label(_l("Line number")))
-    name = fields.String(metadata=_label(_l("Name")))
+    name = fields.String(metadata=_label(_l("Product or service")))
     quantity = fields.Decimal(metadata=_label(_l("Quantity")))
     unit = fields.String(metadata=_label(_l("Unit")))
     price = fields.Decimal(metadata=_label(_l("Price")))

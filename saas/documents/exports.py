@@ -375,20 +375,26 @@ URL_FUNCTIONS = frozenset({"url", "src", "image", "image-set", "-webkit-image-se
 
 def _clean_css(css: str, image_src) -> str:
     """A stylesheet without @import and with every url() that would load something replaced by none."""
-    rules = [rule for rule in tinycss2.parse_stylesheet(css, skip_comments=True)
-             if rule.type in ("qualified-rule", "at-rule", "whitespace") and
-             not (rule.type == "at-rule" and rule.lower_at_keyword == "import")]
-    for rule in rules:
-        if rule.type != "whitespace":
-            rule.prelude = _clean_values(rule.prelude, image_src)
-            if rule.content is not None:
-                rule.content = _clean_values(rule.content, image_src)
-    return _safe_in_style_element(tinycss2.serialize(rules))
+    try:
+        rules = [rule for rule in tinycss2.parse_stylesheet(css, skip_comments=True)
+                 if rule.type in ("qualified-rule", "at-rule", "whitespace") and
+                 not (rule.type == "at-rule" and rule.lower_at_keyword == "import")]
+        for rule in rules:
+            if rule.type != "whitespace":
+                rule.prelude = _clean_values(rule.prelude, image_src)
+                if rule.content is not None:
+                    rule.content = _clean_values(rule.content, image_src)
+        return _safe_in_style_element(tinycss2.serialize(rules))
+    except RecursionError:
+        return ""  # brackets nested thousands deep: no real stylesheet, and too deep to check
 
 
 def _clean_css_values(css: str, image_src) -> str:
-    return tinycss2.serialize(_clean_values(tinycss2.parse_component_value_list(css, skip_comments=True),
-                                            image_src))
+    try:
+        return tinycss2.serialize(_clean_values(tinycss2.parse_component_value_list(css, skip_comments=True),
+                                                image_src))
+    except RecursionError:
+        return ""
 
 
 def _clean_values(values: list, image_src, strings_are_urls: bool = False) -> list:
@@ -560,8 +566,8 @@ def _page_size(values: list) -> tuple[int, int] | None:
         size = (lengths[0], lengths[-1])
     if size is None:
         return None
-    width, height = size
-    return (max(size), min(size)) if "landscape" in names else (width, height)
+    width, height = (min(max(length, Inches(1)), Inches(22)) for length in size)  # Word's limits
+    return (max(width, height), min(width, height)) if "landscape" in names else (width, height)
 
 
 def _margins(values: list) -> tuple[int, int, int, int] | None:

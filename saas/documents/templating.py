@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from babel.dates import format_date as babel_date
 from babel.numbers import format_currency, format_decimal
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _l, lazy_pgettext
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes, pass_context, pass_eval_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.filters import FILTERS as JINJA_FILTERS
@@ -39,7 +39,7 @@ RENDER_MEMORY = 256 * 2 ** 20  # bytes the process may grow by while a template 
 PAGE_SIZES = ("A4", "A5", "A3", "Letter", "Legal")
 LANGUAGES = {"en": "English", "ru": "Русский"}
 PARTS = ("header_html", "body_html", "footer_html")
-PART_LABELS = {"header_html": _l("Header"), "body_html": _l("Body"), "footer_html": _l("Footer")}
+PART_LABELS = {"header_html": _l("Header"), "body_html": lazy_pgettext("template part", "Body"), "footer_html": _l("Footer")}
 
 
 class TemplateProblem(Invalid):
