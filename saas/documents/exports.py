@@ -933,6 +933,7 @@ def _add_field(paragraph, instruction: str) -> None:
     paragraph._p.append(field)
 
 
+MAX_DOCX_SOURCE_BYTES = 512 * 1024  # a real contract's page is 20–100 KB
 MIMETYPES = {"html": "text/html", "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 # What a page made from a tenant's template may load when opened: its own styles and inline images.
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -946,6 +947,9 @@ def exported_response(version, kind: str):
 
     from .pdf import company_image
 
+    if kind == "docx" and len(version.source_html) > MAX_DOCX_SOURCE_BYTES:
+        # The conversion runs in the web request; its time grows with the page (minutes at 5 MB).
+        raise ExportRefused(_("This document is too long to convert to DOCX here; download the PDF or the HTML."))
     body = standalone_html(version.source_html, company_image).encode() if kind == "html" \
         else docx_bytes(version.source_html, company_image)
     response = current_app.response_class(body, mimetype=MIMETYPES[kind])
