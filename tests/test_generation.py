@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from saas.crm import services as crm
 from saas.crm.models import Entity
@@ -603,3 +603,31 @@ def test_the_ready_contract_is_made_for_a_company_without_a_logo(app, make_tenan
     made = document(app, company, document_id)
     assert made.generation == Generation.READY, made.generation_error
     assert "Northwind LLC" in pdf_text(pdf_of(app, company, document_id))
+
+
+def test_another_company_cannot_reach_generated_documents_through_the_pages(app, make_tenant, run_jobs):
+    """Ids are counted per company: ours has no deal and no document, so theirs are only theirs."""
+    from .conftest import csrf_token, sign_in
+
+    theirs, ours = make_tenant(name="Theirs"), make_tenant(name="Ours")
+    deal_id, template_id = make_deal(app, theirs), make_template(app, theirs)
+    document_id = generate(app, theirs, template_id, deal_id)
+    with acting_as(app, theirs) as owner:
+        batch_id, _started, _skipped = generation.start_batch(lookup_tenant(tenant_id=theirs.id), template_id,
+                                                              [deal_id], owner, locale="en")
+    run_jobs()
+    client = sign_in(app, ours)
+    token = csrf_token(client.get("/settings/company").get_data(as_text=True))
+    for path in (f"/documents/{document_id}/download.html", f"/documents/{document_id}/download.docx",
+                 f"/documents/{document_id}", f"/documents/batches/{batch_id}"):
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert "Northwind" not in answer.get_data(as_text=True)
+    assert client.post(f"/documents/{document_id}/retry", data={"csrf_token": token}).status_code == 404
+    refused = client.post(f"/deals/{deal_id}/generate", data={"csrf_token": token, "template_id": template_id},
+                          headers={"Accept": "application/json"})
+    assert refused.status_code in (404, 422)
+    with acting_as(app, ours):
+        assert db.session.scalar(select(func.count()).select_from(Document)) == 0
+    with acting_as(app, theirs):
+        assert db.session.scalar(select(func.count()).select_from(Document)) == 2
